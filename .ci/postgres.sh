@@ -1,0 +1,18 @@
+# Install PostgreSQL from the distribution's packages and start a throwaway cluster on loopback.
+# Sourced by .ci/run; exports SHOPREC_TEST_POSTGRES_URL for the store test suite.
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+PG_DIR=$(mktemp -d /tmp/shoprec-pg.XXXXXX)
+PG_PORT=${PG_PORT:-55432}
+chown postgres "$PG_DIR" 2>/dev/null || true
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+as_pg "$PG_BIN/initdb -D $PG_DIR/data -U shoprec --auth=trust >/dev/null"
+as_pg "$PG_BIN/pg_ctl -D $PG_DIR/data -o '-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1' -l $PG_DIR/log -w start >/dev/null"
+as_pg "$PG_BIN/createdb -h 127.0.0.1 -p $PG_PORT -U shoprec shoprec_test"
+export SHOPREC_TEST_POSTGRES_URL="postgresql://shoprec@127.0.0.1:$PG_PORT/shoprec_test"
+trap 'as_pg "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop >/dev/null" || true' EXIT
+echo "PostgreSQL $($PG_BIN/postgres --version | awk "{print \$3}") on $SHOPREC_TEST_POSTGRES_URL"

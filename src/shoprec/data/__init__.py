@@ -1,0 +1,1 @@
+"""Data model, ingestion, validation and the store."""

@@ -1,0 +1,1 @@
+"""Splits, metrics, protocols, reports and the experiment registry."""

@@ -1,0 +1,1 @@
+"""Features, learning-to-rank and re-ranking (diversity, business rules, exploration)."""

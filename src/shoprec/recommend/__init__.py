@@ -1,0 +1,1 @@
+"""Candidate generators and recommendation models (one module per algorithm) and scenarios."""

@@ -1,0 +1,1 @@
+"""Lexical index, vector index, query understanding and hybrid retrieval."""

@@ -1,0 +1,1 @@
+"""The FastAPI service, auth, and the web UI (storefront + admin)."""

