@@ -42,8 +42,11 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] not in COMMANDS:
-        parser.parse_args(argv or ["--help"])
+    if not argv:
+        parser.print_help()
+        return 2
+    if argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints --help/--version, or the usage error for an unknown command
         return 2
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])

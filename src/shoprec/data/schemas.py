@@ -31,7 +31,7 @@ def normalize_text(value: str | None, strip_html: bool = False) -> str:
 def to_utc(value: Any) -> datetime:
     """Parse an ISO string, epoch seconds/milliseconds or datetime into an aware UTC datetime."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000.0 if value > 1e11 else float(value)
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
@@ -39,8 +39,7 @@ def to_utc(value: Any) -> datetime:
         text = value.strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", text):
             return to_utc(float(text))
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     raise ValueError(f"not a timestamp: {value!r}")
 
 

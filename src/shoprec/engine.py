@@ -1,0 +1,480 @@
+"""The engine: one object that serves search and recommendations from one artifact version.
+
+Offline and online roles stay apart: `Engine` only *loads* artifacts (built by `shoprec build`);
+online learning is cheap per-user state (this session's items, profile counters) updated per
+event, and `reload()` swaps to a newer version atomically (one reference assignment).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoprec.data.schemas import EVENT_WEIGHTS, Event, Product
+from shoprec.recommend.generators import (
+    ModelGenerator,
+    NeighbourGenerator,
+    PopularityGenerator,
+    Request,
+    VectorProfileGenerator,
+)
+from shoprec.recommend.scenarios import SCENARIOS, Scenario
+from shoprec.settings import Settings, get_settings
+from shoprec.types import Hit, RankedList
+
+RRF_K = 60.0
+RECENT_ITEMS = 20
+
+
+def _product_dict(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("category", "attributes"):
+        if isinstance(out.get(key), str):
+            try:
+                out[key] = json.loads(out[key])
+            except ValueError:
+                pass
+    for key in ("created_at", "updated_at"):
+        if out.get(key) is not None and not isinstance(out[key], (str, int, float)):
+            out[key] = str(out[key])
+    return out
+
+
+@dataclass
+class Served:
+    """Everything loaded from one artifact version (replaced whole on reload)."""
+
+    version: str | None
+    path: Path | None
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    item_ids: list[str] = field(default_factory=list)
+    item_index: dict[str, int] = field(default_factory=dict)
+    user_index: dict[str, int] = field(default_factory=dict)
+    sequences: list[np.ndarray] = field(default_factory=list)
+    item_vectors: np.ndarray | None = None
+    available: np.ndarray | None = None
+    leaf_category: np.ndarray | None = None
+    generators: dict[str, Any] = field(default_factory=dict)
+    searcher: Any = None
+    personalisation: Any = None
+
+    @classmethod
+    def empty(cls) -> "Served":
+        return cls(version=None, path=None)
+
+    @classmethod
+    def load(cls, path: Path) -> "Served":
+        import pyarrow.parquet as pq
+
+        from shoprec.build import load_sequences
+        from shoprec.recommend.base import Recommender
+
+        served = cls(version=path.name, path=path)
+        catalog = pq.read_table(path / "catalog.parquet").to_pylist()
+        served.products = {row["id"]: _product_dict(row) for row in catalog}
+        served.item_ids = list(np.load(path / "interactions" / "item_ids.npy"))
+        served.item_ids = [str(x) for x in served.item_ids]
+        served.item_index = {item: i for i, item in enumerate(served.item_ids)}
+        served.user_index = {str(u): i for i, u in enumerate(np.load(path / "interactions" / "user_ids.npy"))}
+        served.sequences = load_sequences(path / "interactions" / "sequences.npz")
+        served._index_catalog()
+
+        rec = path / "recommend"
+        vectors_file = rec / "item_vectors.npy"
+        served.item_vectors = np.load(vectors_file) if vectors_file.exists() else None
+        popularity = np.load(rec / "popularity.npy")
+        recent = np.load(rec / "popularity_recent.npy")
+        by_locale = dict(np.load(rec / "popularity_by_locale.npz"))
+        gens: dict[str, Any] = {
+            "popular": PopularityGenerator("popular", popularity),
+            "popular_recent": PopularityGenerator("popular_recent", recent + 0.2 * popularity),
+            "popular_locale": PopularityGenerator("popular_locale", recent + 0.2 * popularity, by_locale),
+        }
+        if served.item_vectors is not None:
+            gens["content_profile"] = VectorProfileGenerator(served.item_vectors)
+        models_dir = path / "models"
+        for model_dir in sorted(models_dir.iterdir()) if models_dir.exists() else []:
+            model = Recommender.load(model_dir)
+            gens[f"model:{model_dir.name}"] = ModelGenerator(f"model:{model_dir.name}", model)
+            gens[f"seeds:{model_dir.name}"] = NeighbourGenerator(f"seeds:{model_dir.name}", model, "seeds")
+            gens[f"recent:{model_dir.name}"] = NeighbourGenerator(f"recent:{model_dir.name}", model, "recent")
+        served.generators = gens
+
+        if (path / "search").exists():
+            from shoprec.search.searcher import Searcher
+
+            served.searcher = Searcher.load(path / "search")
+        if (path / "personalisation").exists():
+            from shoprec.ranking.serve import Personalisation
+
+            served.personalisation = Personalisation.load(path / "personalisation", served)
+            served.generators.update(served.personalisation.generators())
+        return served
+
+    def _index_catalog(self) -> None:
+        n = len(self.item_ids)
+        self.available = np.zeros(n, bool)
+        self.leaf_category = np.empty(n, object)
+        self.leaf_category[:] = ""
+        for item, i in self.item_index.items():
+            product = self.products.get(item)
+            if product is not None:
+                self.available[i] = bool(product.get("available", True))
+                self.leaf_category[i] = (product.get("category") or [""])[-1]
+
+    def add_items(self, products: list[Product], vectors: np.ndarray | None) -> None:
+        """Give newly ingested products an index (cold start: content neighbours, no retrain)."""
+        new = [p for p in products if p.id not in self.item_index]
+        for p in products:
+            self.products[p.id] = _product_dict(p.model_dump(mode="json"))
+        for p in new:
+            self.item_index[p.id] = len(self.item_ids)
+            self.item_ids.append(p.id)
+        if vectors is not None and self.item_vectors is not None and new:
+            by_id = {p.id: v for p, v in zip(products, vectors)}
+            self.item_vectors = np.vstack([self.item_vectors, np.stack([by_id[p.id] for p in new])]).astype(np.float32)
+            self.generators["content_profile"] = VectorProfileGenerator(self.item_vectors)
+        self._index_catalog()
+
+
+class Engine:
+    """Search and recommendations over the current artifact version, plus online per-user state."""
+
+    def __init__(self, settings: Settings | None = None, store=None):
+        from shoprec.data.store import open_store
+
+        self.settings = settings or get_settings()
+        self.store = store if store is not None else open_store(self.settings.store_url)
+        self._served = Served.empty()
+        self._lock = threading.RLock()
+        self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
+        self._counters: dict[str, Counter] = defaultdict(Counter)
+        self._last_seen: dict[str, float] = {}
+        self.scenarios: dict[str, Scenario] = dict(SCENARIOS)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> "Engine":
+        """Open the store and load the current artifact version (an empty engine if none is built)."""
+        engine = cls(settings)
+        engine.reload()
+        return engine
+
+    @property
+    def version(self) -> str | None:
+        return self._served.version
+
+    # -- artifact versions ---------------------------------------------------------------------
+    def reload(self) -> bool:
+        """Swap to the newest complete artifact version; returns True when the version changed."""
+        from shoprec.artifacts import ArtifactStore
+        from shoprec.errors import NotBuiltError
+
+        try:
+            path = ArtifactStore(self.settings.artifacts_dir).current()
+        except NotBuiltError:
+            return False
+        if path.name == self._served.version:
+            return False
+        served = Served.load(path)  # loaded fully before the swap: requests never see a half version
+        self._served = served
+        return True
+
+    def rebuild(self) -> str:
+        """Run a build (the offline role) and return the new version; callers then `reload()`."""
+        from shoprec.build import build
+
+        return build(self.settings)
+
+    # -- users ---------------------------------------------------------------------------------
+    def pseudonym(self, user: str) -> str:
+        from shoprec.data.privacy import pseudonymize
+
+        return pseudonymize(str(user), self.settings.pseudonym_key)
+
+    def _request(self, served: Served, user: str | None, seeds: list[str], context: dict | None) -> Request:
+        req = Request(context=dict(context or {}))
+        if user:
+            pid = self.pseudonym(user)
+            req.user_index = served.user_index.get(pid)
+            if req.user_index is not None and req.user_index < len(served.sequences):
+                req.history = served.sequences[req.user_index].astype(np.int64)
+            with self._lock:
+                recent = list(self._recent.get(pid, ()))
+            req.recent = np.array([served.item_index[i] for i in recent if i in served.item_index], np.int64)
+        req.seeds = np.array([served.item_index[i] for i in seeds if i in served.item_index], np.int64)
+        return req
+
+    # -- recommend -----------------------------------------------------------------------------
+    def recommend(
+        self,
+        user: str | None,
+        scenario: str = "home",
+        k: int = 20,
+        item: str | None = None,
+        cart: list[str] | None = None,
+        context: dict | None = None,
+    ) -> RankedList:
+        """Fuse the scenario's generators, filter, diversify and explain: the top-k items."""
+        if scenario not in self.scenarios:
+            raise KeyError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(self.scenarios))}")
+        spec = self.scenarios[scenario]
+        seeds = [item] if item else list(cart or [])
+        if spec.needs == "item" and not item:
+            raise ValueError(f"scenario {scenario!r} needs an item")
+        served = self._served
+        if not served.item_ids:
+            return RankedList(hits=[], info={"scenario": scenario, "version": served.version})
+        req = self._request(served, user, seeds, context)
+        if spec.needs and not len(req.seeds) and scenario != "cart":
+            return RankedList(hits=[], info={"scenario": scenario, "version": served.version, "unknown_item": True})
+
+        fused, contributions = self._fuse(served, spec, req)
+        candidates = self._filter(served, spec, req, fused)
+        if served.personalisation is not None and spec.use_ranker:
+            candidates = served.personalisation.rank(req, candidates, contributions, scenario)
+        lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
+        chosen = mmr(candidates, fused, served.item_vectors, k, lam)
+        hits = [self._hit(served, i, float(fused[i]), contributions.get(i, {}), req) for i in chosen]
+        return RankedList(hits=hits, total=len(candidates), info={"scenario": scenario, "version": served.version})
+
+    def similar(self, item: str, k: int = 20) -> RankedList:
+        return self.recommend(None, "similar", k=k, item=item)
+
+    def _fuse(self, served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict[int, dict[str, float]]]:
+        """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions."""
+        n = len(served.item_ids)
+        fused = np.zeros(n, np.float32)
+        contributions: dict[int, dict[str, float]] = defaultdict(dict)
+        for name, weight in spec.generators.items():
+            generator = served.generators.get(name)
+            if generator is None:
+                continue
+            ids, _scores = generator.candidates(req, spec.candidates_per_generator)
+            ids = ids[ids < n]
+            if not len(ids):
+                continue
+            part = weight / (RRF_K + np.arange(len(ids), dtype=np.float32))
+            np.add.at(fused, ids, part)
+            for i, value in zip(ids[:50].tolist(), part[:50].tolist()):
+                contributions[i][name] = value
+        return fused, contributions
+
+    def _filter(self, served: Served, spec: Scenario, req: Request, fused: np.ndarray) -> np.ndarray:
+        keep = fused > 0
+        keep &= served.available[: len(fused)]
+        if spec.exclude_seen:
+            keep[req.history[req.history < len(keep)]] = False
+            keep[req.recent[req.recent < len(keep)]] = False
+        if spec.exclude_seeds and len(req.seeds):
+            keep[req.seeds] = False
+        if spec.other_categories_only:
+            mine = set(served.leaf_category[np.concatenate([req.history, req.recent])].tolist())
+            keep &= ~np.isin(served.leaf_category[: len(keep)], list(mine))
+        candidates = np.flatnonzero(keep)
+        return candidates[np.argsort(-fused[candidates], kind="stable")]
+
+    def _hit(self, served: Served, i: int, score: float, sources: dict[str, float], req: Request) -> Hit:
+        item_id = served.item_ids[i]
+        return Hit(id=item_id, score=score, reason=explain(served, i, sources, req), sources=sources,
+                   product=served.products.get(item_id))
+
+    # -- search --------------------------------------------------------------------------------
+    def search(self, query: str, user: str | None = None, filters=None, k: int = 20, offset: int = 0,
+               context: dict | None = None) -> RankedList:
+        served = self._served
+        if served.searcher is None:
+            return RankedList(hits=[], info={"query": query, "version": served.version})
+        profile = self._search_profile(served, user, context) if user else None
+        result = served.searcher.search(query, user_profile=profile, filters=filters, k=k, offset=offset)
+        for hit in result.hits:
+            if hit.product is None:
+                hit.product = served.products.get(hit.id)
+        result.info.setdefault("version", served.version)
+        return result
+
+    def _search_profile(self, served: Served, user: str, context: dict | None) -> dict[str, Any] | None:
+        """The user's language-model interest vector and category affinities, for personalised ranking."""
+        req = self._request(served, user, [], context)
+        history = np.concatenate([req.history, req.recent])[-50:]
+        if not len(history):
+            return None
+        weights = np.power(0.5, np.arange(len(history))[::-1] / 10.0)
+        categories: Counter = Counter()
+        for i, w in zip(history.tolist(), weights.tolist()):
+            categories[served.leaf_category[i]] += w
+        profile: dict[str, Any] = {"categories": dict(categories)}
+        if served.item_vectors is not None:
+            vec = (served.item_vectors[history] * weights[:, None]).sum(0)
+            profile["vector"] = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
+        return profile
+
+    def suggest(self, prefix: str, k: int = 10) -> list[str]:
+        served = self._served
+        return served.searcher.suggest(prefix, k) if served.searcher is not None else []
+
+    # -- events and catalog (write paths) ------------------------------------------------------
+    def record_events(self, events: list[Event]) -> int:
+        """Store durably (write-ahead, committed before return), then update online state in place."""
+        stored = [e.model_copy(update={"user_id": self.pseudonym(e.user_id)}) for e in events]
+        added = self.store.add_events(stored)
+        now = time.time()
+        with self._lock:
+            for e in stored:
+                self._last_seen[e.user_id] = now
+                if e.item_id and EVENT_WEIGHTS.get(e.type.value, 0) > 0:
+                    self._recent[e.user_id].append(e.item_id)
+                    product = self._served.products.get(e.item_id) or {}
+                    for cat in (product.get("category") or [])[-1:]:
+                        self._counters[e.user_id][f"category:{cat}"] += EVENT_WEIGHTS[e.type.value]
+                    if product.get("brand"):
+                        self._counters[e.user_id][f"brand:{product['brand']}"] += EVENT_WEIGHTS[e.type.value]
+        return added
+
+    def upsert_products(self, products: list[Product]) -> dict[str, int]:
+        result = self.store.upsert_products(products)
+        served = self._served
+        vectors = None
+        if served.searcher is not None:
+            served.searcher.upsert(products)
+            vectors = served.searcher.item_embeddings([p.id for p in products])
+        served.add_items(products, vectors)
+        return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
+
+    def delete_products(self, ids: list[str]) -> int:
+        removed = self.store.delete_products(ids)
+        served = self._served
+        if served.searcher is not None:
+            served.searcher.delete(ids)
+        for item in ids:
+            served.products.pop(item, None)
+            if item in served.item_index:
+                served.available[served.item_index[item]] = False
+        return removed
+
+    def forget_user(self, user: str) -> dict[str, Any]:
+        """Delete the user's events and profile everywhere: store, online state, served profiles."""
+        pid = self.pseudonym(user)
+        removed = self.store.forget_user(pid)
+        with self._lock:
+            self._recent.pop(pid, None)
+            self._counters.pop(pid, None)
+            self._last_seen.pop(pid, None)
+        served = self._served
+        if pid in served.user_index:
+            i = served.user_index.pop(pid)
+            if i < len(served.sequences):
+                served.sequences[i] = np.zeros(0, np.int32)
+        if served.personalisation is not None:
+            served.personalisation.forget(pid)
+        return {"user": pid, "rows_removed": removed}
+
+    # -- profiles and stats ----------------------------------------------------------------------
+    def profile(self, user: str) -> dict[str, Any]:
+        served = self._served
+        pid = self.pseudonym(user)
+        if served.personalisation is not None:
+            base = served.personalisation.profile(pid)
+        else:
+            base = self._history_profile(served, pid)
+        with self._lock:
+            base["session_items"] = list(self._recent.get(pid, ()))
+            base["online_counters"] = dict(self._counters.get(pid, {}))
+        base["user"] = pid
+        return base
+
+    def _history_profile(self, served: Served, pid: str) -> dict[str, Any]:
+        i = served.user_index.get(pid)
+        history = served.sequences[i] if i is not None and i < len(served.sequences) else np.zeros(0, np.int64)
+        categories = Counter(served.leaf_category[history].tolist())
+        brands = Counter((served.products.get(served.item_ids[j]) or {}).get("brand", "") for j in history.tolist())
+        brands.pop("", None)
+        return {
+            "lifecycle": "new" if not len(history) else "active",
+            "interactions": int(len(history)),
+            "top_categories": categories.most_common(5),
+            "top_brands": brands.most_common(5),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        served = self._served
+        return {
+            "version": served.version,
+            "products": len(served.products),
+            "items_indexed": len(served.item_ids),
+            "users_indexed": len(served.user_index),
+            "generators": sorted(served.generators),
+            "online_users": len(self._recent),
+            "store": self.store.counts(),
+        }
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def mmr(candidates: np.ndarray, relevance: np.ndarray, vectors: np.ndarray | None, k: int, lam: float,
+        duplicate_threshold: float = 0.985) -> list[int]:
+    """Maximal marginal relevance: pick k of `candidates` (sorted best first) trading relevance
+    for novelty; near-identical items (cosine >= duplicate_threshold) are dropped."""
+    pool = candidates[: max(k * 10, 100)]
+    if vectors is None or lam >= 1.0 or len(pool) <= 1:
+        return pool[:k].tolist()
+    pool = pool[pool < len(vectors)]
+    rel = relevance[pool].astype(np.float64)
+    rel = (rel - rel.min()) / max(rel.max() - rel.min(), 1e-12)
+    vecs = vectors[pool]
+    max_sim = np.full(len(pool), -1.0)
+    chosen: list[int] = []
+    alive = np.ones(len(pool), bool)
+    while len(chosen) < k and alive.any():
+        gain = np.where(alive, lam * rel - (1 - lam) * np.maximum(max_sim, 0), -np.inf)
+        best = int(np.argmax(gain))
+        chosen.append(int(pool[best]))
+        alive[best] = False
+        sims = vecs @ vecs[best]
+        alive &= sims < duplicate_threshold
+        max_sim = np.maximum(max_sim, sims)
+    return chosen
+
+
+_GENERATOR_REASONS = {
+    "model": "picked for you from your shopping history",
+    "content_profile": "matches your interest in {category}",
+    "popular": "popular in {category}",
+    "popular_recent": "popular in {category} this week",
+    "popular_locale": "popular near you in {category} this week",
+}
+
+
+def explain(served: Served, i: int, sources: dict[str, float], req: Request) -> str:
+    """A human-readable reason from the strongest generator behind this item."""
+    if not sources:
+        return "recommended"
+    strongest = max(sources, key=sources.get)
+    category = served.leaf_category[i] or "the shop"
+
+    def title(index: int) -> str:
+        product = served.products.get(served.item_ids[index]) or {}
+        return str(product.get("title", served.item_ids[index]))
+
+    kind, _, detail = strongest.partition(":")
+    if kind == "recent" and len(req.recent):
+        return f"because you viewed {title(int(req.recent[-1]))}"
+    if kind == "seeds" and len(req.seeds):
+        return f"similar to {title(int(req.seeds[0]))}"
+    if kind == "graph" and len(req.seeds):
+        verb = "bought" if "buy" in detail else "viewed"
+        return f"frequently {verb} together with {title(int(req.seeds[0]))}"
+    if kind == "model" and detail in ("sasrec", "gru4rec", "itemknn") and len(req.history) + len(req.recent):
+        last = req.recent[-1] if len(req.recent) else req.history[-1]
+        return f"because you viewed {title(int(last))}"
+    if kind == "model" and detail in ("als", "bpr", "lightgcn", "userknn"):
+        return "shoppers with similar taste bought this"
+    template = _GENERATOR_REASONS.get(strongest, _GENERATOR_REASONS.get(kind, "recommended for you"))
+    return template.format(category=category)
