@@ -119,12 +119,17 @@ def _build_into(version, products, events, settings: Settings, config: BuildConf
         _build_recommend_stats(root / "recommend", events, data, rec)
         np.save(root / "recommend" / "item_vectors.npy", item_vectors.astype(np.float32))
 
+    # Models and the ranker's training features see everything but each user's last interaction;
+    # the ranker learns to rank that held-out item (no leakage). Serving still uses full histories.
+    from shoprec.ranking.build import build_personalisation, holdout_last, subset
+
+    holdout = holdout_last(data)
+    train = subset(data, ~holdout)
     if len(data) >= config.min_events_for_models:
-        _build_models(version, data, item_vectors, config)
+        _build_models(version, train, item_vectors, config)
+        build_personalisation(version, data, train, holdout, products, item_vectors, settings)
     else:
         version.manifest["steps"]["models"] = {"skipped": f"fewer than {config.min_events_for_models} interactions"}
-
-    _build_personalisation(version, events, products, data, item_vectors, settings)
 
 
 def _build_search(path: Path, products, data, settings: Settings, rec: dict) -> np.ndarray:
@@ -183,16 +188,6 @@ def _build_models(version, data, item_vectors: np.ndarray, config: BuildConfig) 
             model.fit(data)
             rec["train_s"] = round(time.perf_counter() - t0, 2)
             model.save(version.path / "models" / name)
-
-
-def _build_personalisation(version, events, products, data, item_vectors, settings: Settings) -> None:
-    """Profiles, product graph and the learned ranker, when those modules are installed in this version."""
-    try:
-        from shoprec.ranking.build import build_personalisation
-    except ImportError:
-        version.manifest["steps"]["personalisation"] = {"skipped": "shoprec.ranking.build not available"}
-        return
-    build_personalisation(version, events, products, data, item_vectors, settings)
 
 
 def _software_versions() -> dict[str, str]:

@@ -235,50 +235,15 @@ class Engine:
         if spec.needs and not len(req.seeds) and scenario != "cart":
             return RankedList(hits=[], info={"scenario": scenario, "version": served.version, "unknown_item": True})
 
-        fused, contributions = self._fuse(served, spec, req)
-        candidates = self._filter(served, spec, req, fused)
-        if served.personalisation is not None and spec.use_ranker:
-            candidates = served.personalisation.rank(req, candidates, contributions, scenario)
+        pid = self.pseudonym(user) if user else None
+        candidates, relevance, contributions = rank_candidates(served, spec, req, pid)
         lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
-        chosen = mmr(candidates, fused, served.item_vectors, k, lam)
-        hits = [self._hit(served, i, float(fused[i]), contributions.get(i, {}), req) for i in chosen]
+        chosen = mmr(candidates, relevance, served.item_vectors, k, lam)
+        hits = [self._hit(served, i, float(relevance[i]), contributions.get(i, {}), req) for i in chosen]
         return RankedList(hits=hits, total=len(candidates), info={"scenario": scenario, "version": served.version})
 
     def similar(self, item: str, k: int = 20) -> RankedList:
         return self.recommend(None, "similar", k=k, item=item)
-
-    def _fuse(self, served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict[int, dict[str, float]]]:
-        """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions."""
-        n = len(served.item_ids)
-        fused = np.zeros(n, np.float32)
-        contributions: dict[int, dict[str, float]] = defaultdict(dict)
-        for name, weight in spec.generators.items():
-            generator = served.generators.get(name)
-            if generator is None:
-                continue
-            ids, _scores = generator.candidates(req, spec.candidates_per_generator)
-            ids = ids[ids < n]
-            if not len(ids):
-                continue
-            part = weight / (RRF_K + np.arange(len(ids), dtype=np.float32))
-            np.add.at(fused, ids, part)
-            for i, value in zip(ids[:50].tolist(), part[:50].tolist()):
-                contributions[i][name] = value
-        return fused, contributions
-
-    def _filter(self, served: Served, spec: Scenario, req: Request, fused: np.ndarray) -> np.ndarray:
-        keep = fused > 0
-        keep &= served.available[: len(fused)]
-        if spec.exclude_seen:
-            keep[req.history[req.history < len(keep)]] = False
-            keep[req.recent[req.recent < len(keep)]] = False
-        if spec.exclude_seeds and len(req.seeds):
-            keep[req.seeds] = False
-        if spec.other_categories_only:
-            mine = set(served.leaf_category[np.concatenate([req.history, req.recent])].tolist())
-            keep &= ~np.isin(served.leaf_category[: len(keep)], list(mine))
-        candidates = np.flatnonzero(keep)
-        return candidates[np.argsort(-fused[candidates], kind="stable")]
 
     def _hit(self, served: Served, i: int, score: float, sources: dict[str, float], req: Request) -> Hit:
         item_id = served.item_ids[i]
@@ -345,6 +310,8 @@ class Engine:
             served.searcher.upsert(products)
             vectors = served.searcher.item_embeddings([p.id for p in products])
         served.add_items(products, vectors)
+        if served.personalisation is not None:
+            served.personalisation.add_items([p.id for p in products], vectors, served.item_vectors)
         return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
 
     def delete_products(self, ids: list[str]) -> int:
@@ -416,6 +383,61 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+
+def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | None,
+                    use_ranker: bool = True) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, float]]]:
+    """Retrieve (fuse generators), filter, and rank with the learned ranker when the version has one.
+
+    Returns candidates best first, an (n_items,) relevance array, and per-item generator contributions."""
+    fused, contributions = fuse(served, spec, req)
+    candidates = filter_candidates(served, spec, req, fused)
+    relevance = fused
+    if use_ranker and spec.use_ranker and served.personalisation is not None:
+        candidates, scores = served.personalisation.rank(req, candidates, contributions, user)
+        if scores is not None:
+            # Ranker scores on the ranked head, kept above the fused tail so the order is preserved.
+            relevance = np.zeros_like(fused)
+            head = len(scores)
+            relevance[candidates[:head]] = scores - scores.min() + 1.0
+            relevance[candidates[head:]] = fused[candidates[head:]] / max(float(fused.max()), 1e-12)
+    return candidates, relevance, contributions
+
+
+def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict[int, dict[str, float]]]:
+    """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions."""
+    n = len(served.item_ids)
+    fused = np.zeros(n, np.float32)
+    contributions: dict[int, dict[str, float]] = defaultdict(dict)
+    for name, weight in spec.generators.items():
+        generator = served.generators.get(name)
+        if generator is None:
+            continue
+        ids, _scores = generator.candidates(req, spec.candidates_per_generator)
+        ids = ids[ids < n]
+        if not len(ids):
+            continue
+        part = weight / (RRF_K + np.arange(len(ids), dtype=np.float32))
+        np.add.at(fused, ids, part)
+        for i, value in zip(ids[:50].tolist(), part[:50].tolist()):
+            contributions[i][name] = value
+    return fused, contributions
+
+def filter_candidates(served: Served, spec: Scenario, req: Request, fused: np.ndarray) -> np.ndarray:
+    keep = fused > 0
+    keep &= served.available[: len(fused)]
+    if spec.exclude_seen:
+        keep[req.history[req.history < len(keep)]] = False
+        keep[req.recent[req.recent < len(keep)]] = False
+    if spec.exclude_seeds and len(req.seeds):
+        keep[req.seeds] = False
+    if spec.other_categories_only:
+        mine = set(served.leaf_category[np.concatenate([req.history, req.recent])].tolist())
+        keep &= ~np.isin(served.leaf_category[: len(keep)], list(mine))
+    candidates = np.flatnonzero(keep)
+    return candidates[np.argsort(-fused[candidates], kind="stable")]
+
 
 
 def mmr(candidates: np.ndarray, relevance: np.ndarray, vectors: np.ndarray | None, k: int, lam: float,
