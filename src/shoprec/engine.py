@@ -157,7 +157,10 @@ class Engine:
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
+        self._rng = np.random.default_rng()
         self.scenarios: dict[str, Scenario] = dict(SCENARIOS)
+        for name, spec in self.settings.recommend.scenarios.items():
+            self.scenarios[name] = Scenario(name=name, **spec)
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> "Engine":
@@ -239,7 +242,12 @@ class Engine:
         candidates, relevance, contributions = rank_candidates(served, spec, req, pid)
         lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
         chosen = mmr(candidates, relevance, served.item_vectors, k, lam)
+        chosen, explored = explore(chosen, candidates, self.settings.recommend.exploration_share, self._rng)
         hits = [self._hit(served, i, float(relevance[i]), contributions.get(i, {}), req) for i in chosen]
+        for hit, i in zip(hits, chosen):
+            if i in explored:
+                hit.reason = "something new for you to discover"
+                hit.sources["exploration"] = 1.0
         return RankedList(hits=hits, total=len(candidates), info={"scenario": scenario, "version": served.version})
 
     def similar(self, item: str, k: int = 20) -> RankedList:
@@ -463,6 +471,20 @@ def mmr(candidates: np.ndarray, relevance: np.ndarray, vectors: np.ndarray | Non
         alive &= sims < duplicate_threshold
         max_sim = np.maximum(max_sim, sims)
     return chosen
+
+
+def explore(chosen: list[int], candidates: np.ndarray, share: float, rng: np.random.Generator,
+            depth: int = 100) -> tuple[list[int], set[int]]:
+    """Replace a `share` of the slots (spread from the bottom up) with random deeper candidates."""
+    n_explore = int(round(len(chosen) * share))
+    pool = np.setdiff1d(candidates[: len(chosen) + depth], chosen)
+    if n_explore <= 0 or not len(pool):
+        return chosen, set()
+    picks = rng.choice(pool, size=min(n_explore, len(pool)), replace=False).tolist()
+    out = list(chosen)
+    for j, item in enumerate(picks):
+        out[len(out) - 1 - 2 * j if len(out) - 1 - 2 * j >= 0 else j] = int(item)
+    return out, set(picks)
 
 
 _GENERATOR_REASONS = {

@@ -27,6 +27,9 @@ class RecommendSettings(BaseModel):
     default_k: int = 20
     mmr_lambda: float = 0.8
     exploration_share: float = 0.0
+    # Extra or overriding scenarios: {name: {generators: {generator: weight}, exclude_seen: ..., ...}}
+    # (fields of shoprec.recommend.scenarios.Scenario), e.g. [recommend.scenarios.gifts] in shoprec.toml.
+    scenarios: dict[str, dict] = Field(default_factory=dict)
 
 
 class ServiceSettings(BaseModel):
