@@ -31,9 +31,14 @@ demo: demo-data
 test: venv
 	$(BIN)/python -m pytest
 
-# Everything but the browser tests, slow and real-data tiers included.
+# Browser end-to-end tests: installs Debian's Chromium when missing (needs root), screenshots in test-artifacts/e2e.
+e2e: venv
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python -m pytest -m e2e
+
+# Every tier, slow and real-data included.
 test-all: venv
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m ""
 
 bench-search: venv
 	$(BIN)/shoprec bench search --products ../shared/data/homedepot/products.csv --judgments ../shared/data/homedepot/judgments_dev.csv

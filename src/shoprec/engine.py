@@ -259,17 +259,32 @@ class Engine:
                    product=served.products.get(item_id))
 
     # -- search --------------------------------------------------------------------------------
+    SORTS = ("relevance", "price_asc", "price_desc", "rating", "newest")
+
     def search(self, query: str, user: str | None = None, filters=None, k: int = 20, offset: int = 0,
-               context: dict | None = None) -> RankedList:
+               context: dict | None = None, sort: str = "relevance") -> RankedList:
+        """Search the current version; `sort` other than relevance re-orders the top 200 matches."""
+        if sort not in self.SORTS:
+            raise ValueError(f"sort must be one of {', '.join(self.SORTS)}")
         served = self._served
         if served.searcher is None:
             return RankedList(hits=[], info={"query": query, "version": served.version})
         profile = self._search_profile(served, user, context) if user else None
-        result = served.searcher.search(query, user_profile=profile, filters=filters, k=k, offset=offset)
+        if sort == "relevance":
+            result = served.searcher.search(query, user_profile=profile, filters=filters, k=k, offset=offset)
+        else:
+            result = served.searcher.search(query, user_profile=profile, filters=filters, k=200, offset=0)
         for hit in result.hits:
             if hit.product is None:
                 hit.product = served.products.get(hit.id)
+        if sort != "relevance":
+            key, reverse = {"price_asc": ("price", False), "price_desc": ("price", True),
+                            "rating": ("rating", True), "newest": ("created_at", True)}[sort]
+            known = [h for h in result.hits if (h.product or {}).get(key) is not None]
+            unknown = [h for h in result.hits if (h.product or {}).get(key) is None]
+            result.hits = (sorted(known, key=lambda h: h.product[key], reverse=reverse) + unknown)[offset:offset + k]
         result.info.setdefault("version", served.version)
+        result.info["sort"] = sort
         return result
 
     def _search_profile(self, served: Served, user: str, context: dict | None) -> dict[str, Any] | None:

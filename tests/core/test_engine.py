@@ -5,30 +5,13 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from shoprec.build import BuildConfig, build
 from shoprec.data.schemas import Event, Product
 from shoprec.engine import Engine
-from shoprec.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def demo_engine(tmp_path_factory):
-    from shoprec.data.demo import generate_demo
-    from shoprec.data.ingest import ingest_file
-
-    root = tmp_path_factory.mktemp("shop")
-    shop = generate_demo(n_products=400, n_users=200, seed=3)
-    shop.write(root / "demo")
-    settings = Settings(
-        store_url=f"sqlite:///{root / 'shop.db'}",
-        artifacts_dir=root / "artifacts",
-        embedding_cache_dir=root / "embedding-cache",
-    )
-    ingest_file(root / "demo" / "products.jsonl", kind="catalog", store_url=settings.store_url, settings=settings)
-    ingest_file(root / "demo" / "events.jsonl", kind="events", store_url=settings.store_url, settings=settings)
-    config = BuildConfig(models=["pop", "itemknn", "als", "content", "sasrec"],
-                         model_overrides={"sasrec": {"epochs": 3}, "als": {"iterations": 5}})
-    build(settings, config)
+def demo_engine(demo_shop):
+    shop, settings = demo_shop
     engine = Engine.open(settings)
     yield shop, engine
     engine.close()
