@@ -133,6 +133,9 @@ class Recommender(ABC):
         (path / "params.json").write_text(json.dumps(params, indent=2))
         if self.history is not None:
             sp.save_npz(path / "history.npz", self.history.seen.tocsr())
+            # the events in order too: recency-weighted and sequential models read the order
+            h = self.history
+            np.savez(path / "history_events.npz", users=h.users, items=h.items, weights=h.weights, timestamps=h.timestamps)
         self._save(path)
         return path
 
@@ -147,7 +150,11 @@ class Recommender(ABC):
         model_cls = getattr(importlib.import_module(module), qualname)
         model = model_cls(model_cls.config_class.model_validate(params["config"]))
         model.n_users, model.n_items = params["n_users"], params["n_items"]
-        if (path / "history.npz").exists():
+        if (path / "history_events.npz").exists():
+            with np.load(path / "history_events.npz") as events:
+                model.history = Interactions(model.n_users, model.n_items, events["users"], events["items"],
+                                             weights=events["weights"], timestamps=events["timestamps"])
+        elif (path / "history.npz").exists():
             seen = sp.load_npz(path / "history.npz").tocoo()
             model.history = Interactions(model.n_users, model.n_items, seen.row, seen.col)
         model._load(path)

@@ -35,8 +35,10 @@ SCENARIOS: dict[str, Scenario] = {
                         "content_profile": 0.4, "popular_recent": 0.2},
         ),
         Scenario(
-            name="similar", needs="item", exclude_seen=False,
-            generators={"seeds:itemknn": 1.0, "seeds:content": 1.0, "graph:co_view": 0.8},
+            # The ranker learns next-item choices from histories; the item page asks "what is like
+            # this", so similarity evidence is fused directly (and new products show up at once).
+            name="similar", needs="item", exclude_seen=False, use_ranker=False,
+            generators={"graph:similar": 3.0, "seeds:itemknn": 1.0, "seeds:content": 0.6, "graph:co_view": 0.8},
         ),
         Scenario(
             name="frequently_bought_together", needs="item", exclude_seen=False, diversity=1.0,
