@@ -18,20 +18,21 @@ from fastapi.responses import HTMLResponse
 from shoprec.service.auth import ADMIN, ApiError, require
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(ADMIN))])
-_CACHE: dict[str, tuple[float, Any]] = {}
-_CACHE_LOCK = threading.Lock()
 CACHE_SECONDS = 15.0
+_CACHE_LOCK = threading.Lock()
 
 
-def _cached(key: str, compute):
+def _cached(request: Request, key: str, compute):
+    """`compute()` at most every CACHE_SECONDS per app and key (one engine per app, so per store)."""
     now = time.monotonic()
     with _CACHE_LOCK:
-        hit = _CACHE.get(key)
+        cache = request.app.state.admin_cache
+        hit = cache.get(key)
         if hit and now - hit[0] < CACHE_SECONDS:
             return hit[1]
     value = compute()
     with _CACHE_LOCK:
-        _CACHE[key] = (now, value)
+        cache[key] = (now, value)
     return value
 
 
@@ -120,7 +121,7 @@ def stats(request: Request) -> dict[str, Any]:
         events = engine.store.read_events()
         return {"engine": engine.stats(), "events": event_stats(events)}
 
-    return _cached("stats", compute)
+    return _cached(request, "stats", compute)
 
 
 @router.get("/search-analytics")
@@ -135,7 +136,7 @@ def search_stats(request: Request) -> dict[str, Any]:
             key=lambda r: -r.get("count", 0))[:50]
         return out
 
-    return _cached("search", compute)
+    return _cached(request, "search", compute)
 
 
 @router.get("/versions")
@@ -178,7 +179,7 @@ def experiments(request: Request) -> dict[str, Any]:
     """Configured experiments and their live per-arm results from logged events."""
     engine = _engine(request)
     configured = {key: value for key, value in engine.store.list_records("experiment")}
-    live = _cached("experiments", lambda: experiment_results(engine.store.read_events()))
+    live = _cached(request, "experiments", lambda: experiment_results(engine.store.read_events()))
     return {"experiments": configured, "results": live}
 
 
@@ -216,4 +217,5 @@ def delete_rule(request: Request, rule_id: str) -> dict[str, Any]:
 
 
 def mount_admin_api(app: FastAPI) -> None:
+    app.state.admin_cache = {}
     app.include_router(router)

@@ -106,8 +106,11 @@ async function recommend(scenario, params = {}) {
 // -- pages --------------------------------------------------------------------------------------
 async function homePage() {
   const [home, welcome, cross] = await Promise.all([recommend("home"), recommend("welcome"), recommend("cross_category")]);
-  const main = home.length ? section(t("forYou"), home, "home") : section(t("welcome"), welcome, "welcome");
-  return main + section(t("explore"), cross, "cross_category");
+  const [mainHits, mainContext, mainTitle] = home.length ? [home, "home", t("forYou")] : [welcome, "welcome", t("welcome")];
+  // A new visitor's cross-category list falls back to what is popular: never repeat a card.
+  const shown = new Set(mainHits.map((h) => h.id));
+  const more = cross.filter((h) => !shown.has(h.id));
+  return section(mainTitle, mainHits, mainContext) + (more.length >= 4 ? section(t("explore"), more, "cross_category") : "");
 }
 
 async function searchPage(params) {

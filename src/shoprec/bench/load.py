@@ -1,0 +1,380 @@
+"""`shoprec bench load`: the service under a mixed workload on loopback, then again during a rebuild-and-swap.
+
+Steps: prepare (or reuse from `--workdir`) the demo shop at the requested scale (ingest + build),
+start `shoprec serve` in a subprocess on 127.0.0.1, drive 70% recommend / 20% search / 10% events
+from a second process for `--duration` seconds (and at most `--max-requests` requests) with
+`--concurrency` connections, report throughput, p50/p99 per endpoint, errors and server RSS;
+then repeat while `POST /v1/admin/build` rebuilds and the service swaps versions.
+The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoprec.settings import ServiceSettings, Settings
+
+ADMIN_KEY = "bench-admin-key"
+PUBLIC_KEY = "bench-public-key"
+ENDPOINTS = ("recommend", "search", "events")
+MIX = (0.7, 0.2, 0.1)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per phase")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=None, help="shoppers (default: events / 50)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent connections of the load driver")
+    parser.add_argument("--rate", type=float, default=0.0, help="target requests/s (0: as fast as the server answers)")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="upper bound on requests per phase")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workdir", type=Path, default=Path("shoprec-data/bench-load"),
+                        help="where the demo shop, store and artifacts live (reused when the scale matches)")
+    parser.add_argument("--models", default=None, help="models to build (default: the build's defaults)")
+    parser.add_argument("--skip-swap", action="store_true", help="skip the phase during a rebuild")
+    parser.add_argument("--swap-max-s", type=float, default=900.0, help="longest the during-swap phase may run")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+# -- preparation ----------------------------------------------------------------------------------
+
+def bench_settings(workdir: Path) -> Settings:
+    workdir = workdir.resolve()
+    return Settings(
+        store_url=f"sqlite:///{workdir / 'shop.db'}", artifacts_dir=workdir / "artifacts",
+        embedding_cache_dir=workdir / "embedding-cache",
+        service=ServiceSettings(public_keys=[PUBLIC_KEY], admin_keys=[ADMIN_KEY], rate_limit_per_minute=0,
+                                max_request_bytes=5_000_000),
+    )
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    from shoprec.service.builds import settings_environment
+
+    env = dict(os.environ)
+    env.update(settings_environment(settings))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    return env
+
+
+def prepare(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Generate, ingest and build the demo shop unless `workdir` already holds this scale."""
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    users = args.users or max(100, args.events // 50)
+    scale = {"products": args.products, "events": args.events, "users": users, "seed": args.seed}
+    marker = workdir / "prepared.json"
+    from shoprec.artifacts import ArtifactStore
+
+    artifacts = ArtifactStore(settings.artifacts_dir)
+    if marker.exists() and json.loads(marker.read_text()).get("scale") == scale and artifacts.versions():
+        print(f"reusing {workdir} ({scale})", flush=True)
+        return json.loads(marker.read_text())
+    # Each stage leaves a marker so an interrupted preparation resumes where it stopped.
+    stages = json.loads((workdir / "stages.json").read_text()) if (workdir / "stages.json").exists() else {}
+    if stages.get("scale") != scale:
+        stages = {"scale": scale}
+    data_dir = workdir / "data"
+
+    def done(stage: str, seconds: float) -> None:
+        stages[stage] = round(seconds, 1)
+        (workdir / "stages.json").write_text(json.dumps(stages))
+        print(f"{stage}: {seconds:.1f}s", flush=True)
+
+    if "generate_s" not in stages:
+        t0 = time.perf_counter()
+        from shoprec.data.demo import generate_demo
+
+        shop = generate_demo(n_products=args.products, n_users=users, n_events=args.events, seed=args.seed)
+        shop.write(data_dir)
+        del shop
+        done("generate_s", time.perf_counter() - t0)
+    if "ingest_s" not in stages:
+        t0 = time.perf_counter()
+        db = Path(settings.store_url.removeprefix("sqlite:///"))
+        for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a half-done ingest is redone from scratch
+        for kind, name in (("catalog", "products"), ("users", "users"), ("events", "events")):
+            _run([sys.executable, "-m", "shoprec.cli", "ingest", kind, str(data_dir / f"{name}.jsonl"), "--no-progress"], settings)
+        done("ingest_s", time.perf_counter() - t0)
+    if "build_s" not in stages or not artifacts.versions():
+        t0 = time.perf_counter()
+        build_cmd = [sys.executable, "-m", "shoprec.cli", "build"] + (["--models", args.models] if args.models else [])
+        _run(build_cmd, settings)
+        done("build_s", time.perf_counter() - t0)
+    generated_s, ingest_s, build_s = stages["generate_s"], stages["ingest_s"], stages["build_s"]
+    info = {"scale": scale, "generate_s": round(generated_s, 1), "ingest_s": round(ingest_s, 1), "build_s": round(build_s, 1)}
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def _run(cmd: list[str], settings: Settings) -> None:
+    proc = subprocess.run(cmd, env=child_env(settings), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[2:])} failed ({proc.returncode}):\n{proc.stderr[-3000:] or proc.stdout[-3000:]}")
+
+
+def sample_inputs(settings: Settings, workdir: Path, seed: int, n: int = 2000) -> dict[str, list[str]]:
+    """Raw user ids, item ids and queries to send (drawn from the demo files, else the store)."""
+    rng = random.Random(seed)
+    data_dir = workdir / "data"
+    users: list[str] = []
+    queries: list[str] = []
+    items: list[str] = []
+    events_file = data_dir / "events.jsonl"
+    if events_file.exists():
+        with events_file.open() as f:
+            for line_no, line in enumerate(f):
+                if line_no > 300_000:
+                    break
+                row = json.loads(line)
+                users.append(str(row["user_id"]))
+                if row.get("query"):
+                    queries.append(row["query"])
+                if row.get("item_id"):
+                    items.append(str(row["item_id"]))
+    if not items:
+        import pyarrow.compute as pc
+
+        from shoprec.data.store import open_store
+
+        with open_store(settings.store_url) as store:
+            items = store.read_products().column("id").to_pylist()
+            titles = store.read_products().column("title").to_pylist()
+        queries = queries or [" ".join(str(t).split()[:2]) for t in titles[:n]]
+        del pc
+    users = sorted(set(users)) or [f"bench-user-{i}" for i in range(n)]
+    items = sorted(set(items))
+    queries = sorted(set(queries)) or ["shoes"]
+    pick = lambda values: rng.sample(values, min(n, len(values)))  # noqa: E731
+    return {"users": pick(users), "items": pick(items), "queries": pick(queries)}
+
+
+# -- the server -----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(settings: Settings, port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    import httpx
+
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shoprec.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning"],
+        env=child_env(settings), stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    proc.kill()
+    raise SystemExit("server not ready after 600 s")
+
+
+def server_rss_mb(proc: subprocess.Popen) -> float:
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        members = [root] + root.children(recursive=True)
+        return round(sum(p.memory_info().rss for p in members if p.is_running()) / 2**20, 1)
+    except psutil.Error:
+        return float("nan")
+
+
+# -- the load driver (runs in its own process) ----------------------------------------------------
+
+def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concurrency: int, max_requests: int,
+          rate: float, seed: int, out_path: str, stop=None) -> None:
+    """Send the mixed workload; write per-endpoint latencies (ms) and error counts as JSON."""
+    import asyncio
+
+    import httpx
+
+    rng = random.Random(seed)
+    latencies: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+    errors: dict[str, int] = {name: 0 for name in ENDPOINTS}
+    error_samples: list[str] = []
+    sent = [0]
+    users, items, queries = inputs["users"], inputs["items"], inputs["queries"]
+    cumulative = np.cumsum(MIX)
+
+    def next_request() -> tuple[str, str, str, dict[str, Any] | None, Any]:
+        kind = ENDPOINTS[int(np.searchsorted(cumulative, rng.random(), side="right"))]
+        if kind == "recommend":
+            if rng.random() < 0.8:
+                return kind, "GET", "/v1/recommend/home", {"user": rng.choice(users), "k": 20}, None
+            return kind, "GET", "/v1/recommend/similar", {"item": rng.choice(items), "k": 20}, None
+        if kind == "search":
+            params: dict[str, Any] = {"q": rng.choice(queries), "k": 20}
+            if rng.random() < 0.5:
+                params["user"] = rng.choice(users)
+            return kind, "GET", "/v1/search", params, None
+        event = {"event_id": uuid.uuid4().hex, "user_id": rng.choice(users), "item_id": rng.choice(items),
+                 "type": rng.choice(["view", "click", "add_to_cart"]), "timestamp": time.time()}
+        return kind, "POST", "/v1/events", None, event
+
+    async def worker(client: httpx.AsyncClient, deadline: float, interval: float) -> None:
+        next_at = time.perf_counter()
+        while time.perf_counter() < deadline and sent[0] < max_requests and not (stop is not None and stop.is_set()):
+            sent[0] += 1
+            if interval:
+                next_at += interval
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            kind, method, path, params, body = next_request()
+            t0 = time.perf_counter()
+            try:
+                response = await client.request(method, path, params=params, json=body)
+                ok = response.status_code < 400
+                if not ok and len(error_samples) < 5:
+                    error_samples.append(f"{kind} {response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as exc:
+                ok = False
+                if len(error_samples) < 5:
+                    error_samples.append(f"{kind} {type(exc).__name__}")
+            latencies[kind].append((time.perf_counter() - t0) * 1000.0)
+            if not ok:
+                errors[kind] += 1
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": PUBLIC_KEY}, limits=limits, timeout=30) as client:
+            t0 = time.perf_counter()
+            deadline = t0 + duration_s
+            interval = concurrency / rate if rate > 0 else 0.0
+            await asyncio.gather(*(worker(client, deadline, interval) for _ in range(concurrency)))
+            return time.perf_counter() - t0
+
+    elapsed = asyncio.run(main())
+    Path(out_path).write_text(json.dumps({"latencies": latencies, "errors": errors, "elapsed_s": elapsed,
+                                          "error_samples": error_samples}))
+
+
+def run_phase(base_url: str, inputs, args, seed: int, label: str, workdir: Path, until=None) -> dict[str, Any]:
+    """One load phase in a second process; with `until`, it lasts until `until()` is true (and at least
+    `--duration`, at most `--swap-max-s`), plus two seconds on the new version."""
+    out = workdir / f"load-{label}.json"
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    duration = args.duration if until is None else args.swap_max_s
+    proc = ctx.Process(target=drive, args=(base_url, inputs, duration, args.concurrency, args.max_requests, args.rate,
+                                           seed, str(out), stop))
+    proc.start()
+    if until is not None:
+        started = time.monotonic()
+        while proc.is_alive() and not until():
+            time.sleep(0.5)
+        time.sleep(2.0)
+        while proc.is_alive() and time.monotonic() < started + args.duration:
+            time.sleep(0.5)
+        stop.set()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"the {label} load driver failed (exit code {proc.exitcode})")
+    return summarise(json.loads(out.read_text()))
+
+
+def summarise(raw: dict[str, Any]) -> dict[str, Any]:
+    lat = {k: np.asarray(v, dtype=np.float64) for k, v in raw["latencies"].items()}
+    total = sum(len(v) for v in lat.values())
+    pct = lambda v, q: round(float(np.percentile(v, q)), 2) if len(v) else None  # noqa: E731
+    return {
+        "rps": round(total / raw["elapsed_s"], 1),
+        "requests": total,
+        "errors": int(sum(raw["errors"].values())),
+        "p50_ms": {k: pct(v, 50) for k, v in lat.items()},
+        "p99_ms": {k: pct(v, 99) for k, v in lat.items()},
+        "count": {k: int(len(v)) for k, v in lat.items()},
+        "elapsed_s": round(raw["elapsed_s"], 2),
+        "error_samples": raw.get("error_samples", []),
+    }
+
+
+def print_phase(name: str, figures: dict[str, Any]) -> None:
+    print(f"\n== {name}: {figures['requests']} requests in {figures['elapsed_s']}s = {figures['rps']} req/s, "
+          f"errors {figures['errors']}, server RSS {figures.get('rss_mb')} MB")
+    print(f"   {'endpoint':10s} {'count':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    for endpoint in ENDPOINTS:
+        print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
+    for sample in figures["error_samples"]:
+        print(f"   error: {sample}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    settings = bench_settings(args.workdir)
+    prepared = prepare(args, settings)
+    inputs = sample_inputs(settings, args.workdir, args.seed)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    server = start_server(settings, port, args.workers, args.workdir / "server.log")
+    startup_s = time.perf_counter() - t0
+    admin = httpx.Client(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=30)
+    try:
+        version_before = admin.get("/readyz").json()["version"]
+        print(f"server ready in {startup_s:.1f}s on {base_url}, version {version_before}, RSS {server_rss_mb(server)} MB; "
+              f"{os.cpu_count()} CPUs (shared machine: figures are under contention)", flush=True)
+        steady = run_phase(base_url, inputs, args, args.seed, "steady", args.workdir)
+        steady["rss_mb"] = server_rss_mb(server)
+        print_phase("steady", steady)
+        result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
+        result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers,
+                      scale=prepared.get("scale"), startup_s=round(startup_s, 1))
+        if not args.skip_swap:
+            build = admin.post("/v1/admin/build").json()
+            build_id = build["id"]
+
+            def build_done() -> bool:
+                statuses = admin.get("/v1/admin/builds").json()["builds"]
+                return any(s["id"] == build_id and s["state"] != "running" for s in statuses)
+
+            swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=build_done)
+            swap["rss_mb"] = server_rss_mb(server)
+            status = next(s for s in admin.get("/v1/admin/builds").json()["builds"] if s["id"] == build_id)
+            version_after = admin.get("/readyz").json()["version"]
+            print_phase(f"during rebuild + swap (build {status['state']} in {status.get('seconds')}s, "
+                        f"{version_before} -> {version_after})", swap)
+            if status["state"] != "succeeded":
+                print(f"   build error (the service kept serving {version_before}): {(status.get('error') or '')[-400:]}")
+            result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
+            result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"),
+                                         swapped=version_after != version_before)
+    finally:
+        admin.close()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,157 @@
+"""Background rebuilds for `POST /v1/admin/build`, and the watcher that swaps in new versions.
+
+The build is the offline role: by default it runs as a separate `shoprec build` process (lower
+CPU priority, its own GIL) so serving latency holds while it trains; the serving engine then
+`reload()`s, which swaps to the new complete version atomically. A watcher thread in every worker
+also reloads when the artifacts' `current` link changes (a build by another worker or by cron).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from shoprec.settings import Settings
+
+log = logging.getLogger("shoprec.service.builds")
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`SHOPREC_*` variables that reproduce `settings` in a child process (nested sections as JSON)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        env[f"SHOPREC_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+class BuildManager:
+    """At most one rebuild at a time; keeps the last few statuses for `GET /v1/admin/builds`."""
+
+    def __init__(self, settings: Settings, get_engine: Callable[[], Any], metrics, mode: str = "process",
+                 models: list[str] | None = None, history: int = 20, nice: int = 10):
+        if mode not in ("process", "thread"):
+            raise ValueError(f"build mode must be 'process' or 'thread', not {mode!r}")
+        self.settings = settings
+        self.get_engine = get_engine
+        self.metrics = metrics
+        self.mode = mode
+        self.models = models
+        self.nice = nice
+        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self._lock = threading.Lock()
+        self._running: dict[str, Any] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[dict[str, Any], bool]:
+        """Start a rebuild; returns (status, started). When one is already running, returns it unstarted."""
+        with self._lock:
+            if self._running is not None:
+                return dict(self._running), False
+            status = {"id": uuid.uuid4().hex[:12], "state": "running", "started_at": datetime.now(timezone.utc)}
+            self._running = status
+            self._history.append(status)
+            self.metrics.build_in_progress.set(1)
+        self._thread = threading.Thread(target=self._run, args=(status,), name=f"shoprec-build-{status['id']}", daemon=True)
+        self._thread.start()
+        return dict(status), True
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(s) for s in reversed(self._history)]
+
+    def _run(self, status: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        try:
+            version = self._build_process() if self.mode == "process" else self._build_thread()
+            engine = self.get_engine()
+            if engine is not None:
+                engine.reload()
+                self.metrics.reloads.inc()
+            status.update(state="succeeded", version=version)
+        except Exception as exc:  # the build's failure is reported in its status, not raised into the server
+            log.exception("build %s failed", status["id"])
+            status.update(state="failed", error=str(exc)[-2000:])
+        finally:
+            status.update(finished_at=datetime.now(timezone.utc), seconds=round(time.perf_counter() - t0, 3))
+            self.metrics.builds.labels(status["state"]).inc()
+            with self._lock:
+                self._running = None
+                self.metrics.build_in_progress.set(0)
+
+    def _build_thread(self) -> str:
+        if self.models is None:
+            return self.get_engine().rebuild()
+        from shoprec.build import BuildConfig, build
+
+        return build(self.settings, BuildConfig(models=self.models))
+
+    def _build_process(self) -> str | None:
+        from shoprec.artifacts import ArtifactStore
+
+        env = dict(os.environ)
+        env.update(settings_environment(self.settings))
+        nice = self.nice
+        proc = subprocess.run(
+            [sys.executable, "-m", "shoprec.cli", "build"] + (["--models", ",".join(self.models)] if self.models else []),
+            env=env, capture_output=True, text=True,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-15:]
+            raise RuntimeError(f"shoprec build exited with {proc.returncode}: " + "\n".join(tail))
+        versions = ArtifactStore(self.settings.artifacts_dir).versions()
+        return versions[-1] if versions else None
+
+
+class VersionWatcher:
+    """Reload the engine when `<artifacts>/current` points somewhere new (checked every `interval_s`)."""
+
+    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics, interval_s: float = 2.0):
+        self.link = Path(artifacts_dir) / "current"
+        self.get_engine = get_engine
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._last = self._target()
+        self._thread = threading.Thread(target=self._loop, name="shoprec-version-watcher", daemon=True)
+
+    def _target(self) -> str | None:
+        try:
+            return os.readlink(self.link)
+        except OSError:
+            return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            target = self._target()
+            if target is None or target == self._last:
+                continue
+            self._last = target
+            engine = self.get_engine()
+            try:
+                if engine is not None and engine.reload():
+                    self.metrics.reloads.inc()
+                    log.info("swapped to artifact version %s", getattr(engine, "version", None))
+            except Exception:
+                log.exception("reload after %s changed failed; still serving the previous version", self.link)

@@ -1,0 +1,149 @@
+"""The API over a real engine serving a built artifact version of a tiny shop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+PUBLIC = {"X-API-Key": "test-public"}
+ADMIN = {"X-API-Key": "test-admin"}
+
+
+@pytest.fixture(scope="module")
+def api(served_engine):
+    from fastapi.testclient import TestClient
+
+    from shoprec.service.app import create_app
+
+    settings, engine = served_engine
+    return TestClient(create_app(settings, engine=engine, watch_interval_s=0), raise_server_exceptions=False)
+
+
+def test_ready_and_version_metric(api, served_engine):
+    version = served_engine[1].version
+    assert api.get("/readyz").json() == {"ready": True, "version": version, "detail": ""}
+    assert f'shoprec_artifact_info{{version="{version}"}} 1.0' in api.get("/metrics").text
+
+
+def test_search_returns_products_reasons_and_facets(api):
+    answer = api.get("/v1/search", params={"q": "running shoes", "k": 5}, headers=PUBLIC)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["hits"] and len(body["hits"]) <= 5 and body["total"] >= len(body["hits"])
+    top = body["hits"][0]
+    assert top["product"]["category"][-1] == "Shoes" and top["product"]["title"]
+    assert isinstance(top["score"], float)
+    assert body["facets"], "facets are returned with search results"
+
+
+def test_search_filters_restrict_results(api):
+    params = {"q": "earbuds headphones", "brand": "Sonik", "price_max": 100, "attr.color": "red", "k": 20}
+    body = api.get("/v1/search", params=params, headers=PUBLIC).json()
+    assert body["hits"]
+    for hit in body["hits"]:
+        product = hit["product"]
+        assert product["brand"] == "Sonik" and product["price"] <= 100 and product["attributes"]["color"] == "red"
+    category = api.get("/v1/search", params={"q": "model", "category": "Home > Kitchen", "k": 50}, headers=PUBLIC).json()
+    assert category["hits"] and all(h["product"]["category"][:2] == ["Home", "Kitchen"] for h in category["hits"])
+
+
+def test_search_pages_do_not_overlap(api):
+    first = api.get("/v1/search", params={"q": "model", "page": 1, "size": 5}, headers=PUBLIC).json()
+    second = api.get("/v1/search", params={"q": "model", "page": 2, "size": 5}, headers=PUBLIC).json()
+    assert second["offset"] == 5 and first["hits"] and second["hits"]
+    assert not {h["id"] for h in first["hits"]} & {h["id"] for h in second["hits"]}
+
+
+def test_recommend_scenarios(api):
+    home = api.get("/v1/recommend/home", params={"user": "shopper-3", "k": 8, "device": "mobile"}, headers=PUBLIC)
+    assert home.status_code == 200, home.text
+    hits = home.json()["hits"]
+    assert 0 < len(hits) <= 8 and all(h["reason"] for h in hits)
+    similar = api.get("/v1/items/p000/similar", params={"k": 5}, headers=PUBLIC).json()
+    assert similar["hits"] and "p000" not in [h["id"] for h in similar["hits"]]
+    cart = api.get("/v1/recommend/cart", params={"cart": "p000,p101", "k": 5}, headers=PUBLIC)
+    assert cart.status_code == 200 and cart.json()["scenario"] == "cart"
+    unknown = api.get("/v1/items/no-such-item/similar", headers=PUBLIC)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+
+
+def test_suggest(api):
+    answer = api.get("/v1/suggest", params={"q": "run"}, headers=PUBLIC)
+    assert answer.status_code == 200
+    assert all(isinstance(s, str) for s in answer.json()["suggestions"])
+
+
+def test_profile_reflects_history(api):
+    profile = api.get("/v1/users/shopper-3/profile", headers=ADMIN)
+    assert profile.status_code == 200, profile.text
+    assert "shopper-3" not in profile.text and profile.json()["user"].startswith("u_")
+
+
+def test_catalog_upsert_and_delete_reach_search(api):
+    product = {"id": "new-1", "title": "Zebra striped thermos flask", "brand": "Brewco", "category": ["Home", "Kitchen", "Mugs"],
+               "price": 19.0}
+    put = api.put("/v1/admin/products", json={"products": [product]}, headers=ADMIN)
+    assert put.status_code == 200, put.text
+    assert put.json()["received"] == 1 and put.json()["inserted"] == 1
+    found = api.get("/v1/search", params={"q": "zebra thermos"}, headers=PUBLIC).json()
+    assert found["hits"] and found["hits"][0]["id"] == "new-1"
+    assert api.delete("/v1/admin/products/new-1", headers=ADMIN).json() == {"deleted": 1}
+    gone = api.get("/v1/search", params={"q": "zebra thermos"}, headers=PUBLIC).json()
+    assert "new-1" not in [h["id"] for h in gone["hits"]]
+    assert api.delete("/v1/admin/products/new-1", headers=ADMIN).status_code == 404
+
+
+def test_client_end_to_end(api):
+    from shoprec.client import ShoprecClient
+
+    client = ShoprecClient(api_key="test-public", http_client=api)
+    result = client.search("coffee mug", brand=["Claywork"], k=5)
+    assert result.hits and all(h.product["brand"] == "Claywork" for h in result.hits)
+    assert client.recommend("home", user="shopper-1", k=3).hits
+    assert client.similar("p200", k=3).hits
+    sent = client.send_events([{"user_id": "shopper-1", "item_id": "p201", "type": "click"}] * 1)
+    assert sent.accepted == 1
+    assert client.ready()
+
+
+def test_background_build_swaps_the_served_version(tmp_path_factory, served_engine):
+    """POST /v1/admin/build runs `shoprec build` in a subprocess, then the service swaps atomically."""
+    from fastapi.testclient import TestClient
+
+    from shoprec.engine import Engine
+    from shoprec.service.app import create_app
+
+    shared_settings, _ = served_engine
+    # Same store, fresh artifact root: the service starts unbuilt and must swap to the new version.
+    settings = shared_settings.model_copy(update={"artifacts_dir": tmp_path_factory.mktemp("rebuild") / "artifacts"})
+    engine = Engine.open(settings)
+    before = engine.version
+    assert before is None
+    client = TestClient(create_app(settings, engine=engine, watch_interval_s=0, build_models=["pop", "itemknn"]),
+                        raise_server_exceptions=False)
+    assert client.get("/readyz").status_code == 503
+    started = client.post("/v1/admin/build", headers=ADMIN)
+    assert started.status_code == 202 and started.json()["state"] == "running"
+    assert client.post("/v1/admin/build", headers=ADMIN).status_code == 409  # one at a time
+    assert "shoprec_build_in_progress 1.0" in client.get("/metrics").text
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        builds = client.get("/v1/admin/builds", headers=ADMIN).json()
+        if builds["builds"][0]["state"] != "running":
+            break
+        time.sleep(0.5)
+    status = builds["builds"][0]
+    assert status["state"] == "succeeded", status
+    assert builds["serving_version"] == status["version"] != before
+    assert client.get("/readyz").json()["version"] == status["version"]
+    assert client.get("/v1/search", params={"q": "mug"}, headers=PUBLIC).json()["version"] == status["version"]
+    assert "shoprec_build_in_progress 0.0" in client.get("/metrics").text
+    engine.close()
+
+
+def test_typos_come_back_with_did_you_mean(api):
+    body = api.get("/v1/search", params={"q": "ceramic cofee mug", "k": 3}, headers=PUBLIC).json()
+    assert body["did_you_mean"] == "ceramic coffee mug"
+    assert body["hits"] and body["hits"][0]["product"]["category"][-1] == "Mugs"
+    assert "did_you_mean" not in body["info"]
