@@ -33,7 +33,7 @@ test: venv
 
 # Browser end-to-end tests: installs Debian's Chromium when missing (needs root), screenshots in test-artifacts/e2e.
 e2e: venv
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	(command -v chromium && dpkg -s fonts-wqy-microhei) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)
 	$(BIN)/python -m pytest -m e2e
 
 # Every tier, slow and real-data included.

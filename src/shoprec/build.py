@@ -113,7 +113,7 @@ def _build_into(version, products, events, settings: Settings, config: BuildConf
         rec.update(users=data.n_users, items=data.n_items, interactions=len(data))
 
     with version.step("search") as rec:
-        item_vectors = _build_search(root / "search", products, data, settings, rec)
+        item_vectors = _build_search(root / "search", products, events, data, settings, rec)
 
     with version.step("recommend_stats") as rec:
         _build_recommend_stats(root / "recommend", events, data, rec)
@@ -132,13 +132,25 @@ def _build_into(version, products, events, settings: Settings, config: BuildConf
         version.manifest["steps"]["models"] = {"skipped": f"fewer than {config.min_events_for_models} interactions"}
 
 
-def _build_search(path: Path, products, data, settings: Settings, rec: dict) -> np.ndarray:
+def _build_search(path: Path, products, events, data, settings: Settings, rec: dict) -> np.ndarray:
     """Lexical + semantic indexes; returns (n_items, dim) item embeddings aligned with `data` items."""
     from shoprec.search.searcher import Searcher
 
-    searcher = Searcher.build(products, path, settings=settings)
+    popularity = dict(zip(np.asarray(data.item_ids).astype(str).tolist(), data.item_popularity().tolist()))
+    searcher = Searcher.build(products, path, settings=settings, popularity=popularity,
+                              queries=_past_queries(events))
     rec.update(searcher.build_info() if hasattr(searcher, "build_info") else {})
     return searcher.item_embeddings(list(np.asarray(data.item_ids).astype(str)))
+
+
+def _past_queries(events) -> list[str]:
+    """Shoppers' search queries (the suggester and speller learn from them)."""
+    import pyarrow.compute as pc
+
+    if events is None or not events.num_rows:
+        return []
+    searches = events.filter(pc.and_(pc.equal(events.column("type"), "search"), pc.is_valid(events.column("query"))))
+    return searches.column("query").to_pylist()
 
 
 def _build_recommend_stats(path: Path, events, data, rec: dict) -> None:
@@ -178,11 +190,10 @@ def _pa_strings(values: list[str]):
 def _build_models(version, data, item_vectors: np.ndarray, config: BuildConfig) -> None:
     from shoprec.recommend.registry import create
 
+    data.meta["item_vectors"] = item_vectors  # content and sequential models use the text vectors
     for name in config.models:
         overrides = dict(config.model_overrides.get(name, {}))
         with version.step(f"model:{name}") as rec:
-            if name == "content":
-                data.meta["item_vectors"] = item_vectors
             model = create(name, **overrides)
             t0 = time.perf_counter()
             model.fit(data)

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("shoprec.recommend.cli", "recommend for a user and scenario"),
     "forget-user": ("shoprec.data.forget_cli", "delete a user's events and profile everywhere"),
     "schema": ("shoprec.data.schema_cli", "print the JSON schema of products, users and events"),
+    "evaluate": ("shoprec.evaluation.evaluate_cli", "fit a registered model on a split of the store's events and print offline metrics"),
     "report": ("shoprec.evaluation.report_cli", "render the experiment registry as a self-contained HTML report"),
     "bench": ("shoprec.bench.cli", "benchmarks: search, seqrec, blend, load, abtest, ingest"),
 }

@@ -131,7 +131,7 @@ class Served:
 
     def add_items(self, products: list[Product], vectors: np.ndarray | None) -> None:
         """Give newly ingested products an index (cold start: content neighbours, no retrain)."""
-        new = [p for p in products if p.id not in self.item_index]
+        new = list({p.id: p for p in products if p.id not in self.item_index}.values())
         for p in products:
             self.products[p.id] = _product_dict(p.model_dump(mode="json"))
         for p in new:
@@ -186,8 +186,19 @@ class Engine:
         if path.name == self._served.version:
             return False
         served = Served.load(path)  # loaded fully before the swap: requests never see a half version
+        self._apply_rules(served)
         self._served = served
         return True
+
+    def reload_rules(self) -> None:
+        """Re-read merchandising rules from the store (after an admin edits them)."""
+        self._apply_rules(self._served)
+
+    def _apply_rules(self, served: "Served") -> None:
+        from shoprec.search.rules import load_rules
+
+        if served.searcher is not None:
+            served.searcher.set_rules(load_rules(self.store))
 
     def rebuild(self) -> str:
         """Run a build (the offline role) and return the new version; callers then `reload()`."""
@@ -285,7 +296,19 @@ class Engine:
             result.hits = (sorted(known, key=lambda h: h.product[key], reverse=reverse) + unknown)[offset:offset + k]
         result.info.setdefault("version", served.version)
         result.info["sort"] = sort
+        if result.info.get("zero_result") and query.strip():
+            self._log_zero_result(query)
         return result
+
+    def _log_zero_result(self, query: str) -> None:
+        """Count queries without exact matches in the store, for the admin's search analytics."""
+        from datetime import datetime, timezone
+
+        key = " ".join(query.lower().split())[:200]
+        with self._lock:
+            record = self.store.get_record("zero_result", key) or {"count": 0}
+            record = {"count": int(record.get("count", 0)) + 1, "last": datetime.now(timezone.utc).isoformat()}
+            self.store.put_record("zero_result", key, record)
 
     def _search_profile(self, served: Served, user: str, context: dict | None) -> dict[str, Any] | None:
         """The user's language-model interest vector and category affinities, for personalised ranking."""
@@ -382,7 +405,7 @@ class Engine:
     def _history_profile(self, served: Served, pid: str) -> dict[str, Any]:
         i = served.user_index.get(pid)
         history = served.sequences[i] if i is not None and i < len(served.sequences) else np.zeros(0, np.int64)
-        categories = Counter(served.leaf_category[history].tolist())
+        categories = Counter(served.leaf_category[history].tolist()) if served.leaf_category is not None else Counter()
         brands = Counter((served.products.get(served.item_ids[j]) or {}).get("brand", "") for j in history.tolist())
         brands.pop("", None)
         return {

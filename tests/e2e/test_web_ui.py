@@ -131,7 +131,7 @@ def test_storefront_journey(page, server):
 
     # Back home: the feed adapted to what this visitor did.
     page.goto(base + "/#/")
-    page.wait_for_selector("section.shelf li.card")
+    page.wait_for_selector('section.shelf[data-context="home"] li.card, section.shelf[data-context="welcome"] li.card')
     later_feed = _card_ids(page, "home") or _card_ids(page, "welcome")
     assert later_feed and later_feed != first_feed
     page.screenshot(path=str(ARTIFACTS / "home-after-browsing.png"), full_page=True)

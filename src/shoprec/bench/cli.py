@@ -9,6 +9,7 @@ BENCHMARKS = {
     "search": ("shoprec.bench.search", "Home Depot product search: bm25s vs lexical vs semantic vs hybrid"),
     "seqrec": ("shoprec.bench.seqrec", "Amazon sequential recommendation, leave-one-out full ranking"),
     "blend": ("shoprec.bench.blend", "learned blend, cold items and diversity on S3-Rec data"),
+    "scenarios": ("shoprec.bench.scenarios", "recommend latency per scenario, explanations and profile recovery on the demo shop"),
     "load": ("shoprec.bench.load", "service load test on loopback"),
     "abtest": ("shoprec.bench.abtest", "A/A, A/B, interleaving and bandit checks on the simulator"),
     "ingest": ("shoprec.bench.ingest", "ingestion throughput and memory on a generated events file"),

@@ -133,10 +133,16 @@ class ProductGraph:
         return [(self.item_ids[row.indices[j]], float(row.data[j])) for j in order]
 
     def add_items(self, item_ids: list[str], vectors: np.ndarray | None, all_vectors: np.ndarray | None, k: int = 30) -> None:
-        """Incrementally give new products `similar` edges (and empty rows elsewhere), no rebuild."""
-        new = [i for i in item_ids if i not in self.item_index]
+        """Incrementally give new products `similar` edges (and empty rows elsewhere), no rebuild.
+
+        vectors: (len(item_ids), d) rows aligned with `item_ids`, which may repeat or hold known ids.
+        """
+        new = [i for i in dict.fromkeys(item_ids) if i not in self.item_index]
         if not new:
             return
+        if vectors is not None:
+            row_of = {item: r for r, item in enumerate(item_ids)}
+            vectors = vectors[[row_of[i] for i in new]]
         for item in new:
             self.item_index[item] = len(self.item_ids)
             self.item_ids.append(item)
@@ -152,7 +158,8 @@ class ProductGraph:
                 (np.take_along_axis(sims, top, 1).ravel().clip(min=0), (np.repeat(rows, top.shape[1]), top.ravel())),
                 shape=(n, n),
             )
-            self.edges["similar"] = (self.edges["similar"] + add).tocsr()
+            # Both directions, so existing items' "similar" lists show the new product too.
+            self.edges["similar"] = (self.edges["similar"] + add + add.T).tocsr()
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 GENERATOR_FEATURES = [
     "model:sasrec", "model:gru4rec", "model:itemknn", "model:als", "model:bpr", "model:content",
     "recent:itemknn", "recent:content", "seeds:itemknn", "seeds:content", "content_profile",
-    "popular", "popular_recent", "popular_locale", "graph:co_buy", "graph:co_view", "graph:complement",
+    "popular", "popular_recent", "popular_locale", "graph:co_buy", "graph:co_view", "graph:complement", "graph:similar",
 ]
 ITEM_FEATURES = ["log_popularity", "log_popularity_recent", "log_price", "rating", "age_days", "available"]
 PROFILE_FEATURES = ["aff_category", "aff_brand", "aff_price_band", "interest_cosine", "history_length", "session_length"]

@@ -7,6 +7,7 @@ impressions/clicks/purchases when the shop has them, or from next-item targets o
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,9 @@ class LTRRanker:
             "feature_fraction": c.feature_fraction, "seed": c.seed, "num_threads": c.num_threads, "verbosity": -1,
             "deterministic": True,
         }
-        train = lgb.Dataset(x, y, group=groups, feature_name=self.feature_names, free_raw_data=False)
+        # LightGBM refuses JSON punctuation in feature names; our names keep their readable form elsewhere.
+        lgb_names = [re.sub(r"[^0-9A-Za-z_]", "_", name) for name in self.feature_names]
+        train = lgb.Dataset(x, y, group=groups, feature_name=lgb_names, free_raw_data=False)
         sets, callbacks = [], []
         if valid is not None:
             sets = [lgb.Dataset(valid[0], valid[1], group=valid[2], reference=train)]
