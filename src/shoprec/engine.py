@@ -536,10 +536,10 @@ _GENERATOR_REASONS = {
 
 def explain(served: Served, i: int, sources: dict[str, float], req: Request) -> str:
     """A human-readable reason from the strongest generator behind this item."""
-    if not sources:
-        return "recommended"
-    strongest = max(sources, key=sources.get)
     category = served.leaf_category[i] or "the shop"
+    if not sources:  # proposed deep in some list, or by exploration
+        return f"picked for you from {category}"
+    strongest = max(sources, key=sources.get)
 
     def title(index: int) -> str:
         product = served.products.get(served.item_ids[index]) or {}
@@ -550,9 +550,10 @@ def explain(served: Served, i: int, sources: dict[str, float], req: Request) -> 
         return f"because you viewed {title(int(req.recent[-1]))}"
     if kind == "seeds" and len(req.seeds):
         return f"similar to {title(int(req.seeds[0]))}"
-    if kind == "graph" and len(req.seeds):
-        verb = "bought" if "buy" in detail else "viewed"
-        return f"frequently {verb} together with {title(int(req.seeds[0]))}"
+    if kind == "graph" and len(req.seeds) + len(req.recent):
+        seed = title(int(req.seeds[0] if len(req.seeds) else req.recent[-1]))
+        return {"co_buy": f"frequently bought together with {seed}", "co_view": f"often viewed together with {seed}",
+                "complement": f"goes well with {seed}"}.get(detail, f"similar to {seed}")
     if kind == "model" and detail in ("sasrec", "gru4rec", "itemknn") and len(req.history) + len(req.recent):
         last = req.recent[-1] if len(req.recent) else req.history[-1]
         return f"because you viewed {title(int(last))}"
