@@ -252,7 +252,7 @@ class Engine:
         pid = self.pseudonym(user) if user else None
         candidates, relevance, contributions = rank_candidates(served, spec, req, pid)
         lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
-        chosen = mmr(candidates, relevance, served.item_vectors, k, lam)
+        chosen = mmr(candidates, served.item_vectors, k, lam)
         chosen, explored = explore(chosen, candidates, self.settings.recommend.exploration_share, self._rng)
         hits = [self._hit(served, i, float(relevance[i]), contributions.get(i, {}), req) for i in chosen]
         for hit, i in zip(hits, chosen):
@@ -466,7 +466,7 @@ def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict
             continue
         part = weight / (RRF_K + np.arange(len(ids), dtype=np.float32))
         np.add.at(fused, ids, part)
-        for i, value in zip(ids[:50].tolist(), part[:50].tolist()):
+        for i, value in zip(ids.tolist(), part.tolist()):
             contributions[i][name] = value
     return fused, contributions
 
@@ -486,16 +486,18 @@ def filter_candidates(served: Served, spec: Scenario, req: Request, fused: np.nd
 
 
 
-def mmr(candidates: np.ndarray, relevance: np.ndarray, vectors: np.ndarray | None, k: int, lam: float,
+def mmr(candidates: np.ndarray, vectors: np.ndarray | None, k: int, lam: float,
         duplicate_threshold: float = 0.985) -> list[int]:
     """Maximal marginal relevance: pick k of `candidates` (sorted best first) trading relevance
-    for novelty; near-identical items (cosine >= duplicate_threshold) are dropped."""
+    for novelty; near-identical items (cosine >= duplicate_threshold) are dropped.
+
+    Relevance is the DCG discount of the rank, 1 / log2(rank + 2) (as `shoprec bench blend`
+    measures it): the head keeps its order, the tail makes room for different items."""
     pool = candidates[: max(k * 10, 100)]
-    if vectors is None or lam >= 1.0 or len(pool) <= 1:
+    if vectors is None or len(pool) <= 1:
         return pool[:k].tolist()
     pool = pool[pool < len(vectors)]
-    rel = relevance[pool].astype(np.float64)
-    rel = (rel - rel.min()) / max(rel.max() - rel.min(), 1e-12)
+    rel = 1.0 / np.log2(np.arange(len(pool)) + 2.0)
     vecs = vectors[pool]
     max_sim = np.full(len(pool), -1.0)
     chosen: list[int] = []

@@ -28,7 +28,7 @@ from shoprec.recommend.base import top_k
 
 DEFAULT_MODELS = "sasrec,itemknn,als,content,pop"
 COLD_MODELS = "itemknn,als,content,pop"
-LAMBDAS = (1.0, 0.95, 0.9, 0.8, 0.7, 0.5)
+LAMBDAS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,13 +148,16 @@ def metrics(ranks: np.ndarray) -> dict[str, float]:
 
 
 def mmr_lists(lists: np.ndarray, vectors: np.ndarray, lam: float, k: int = 10) -> np.ndarray:
-    """Batched MMR over ranked lists (n, m): relevance = 1 - position/m; returns (n, k)."""
+    """Batched MMR over ranked lists (n, m); returns (n, k).
+
+    Relevance is the DCG discount of the list position, 1 / log2(position + 2): the head keeps its
+    order (where a hit is worth most) while the tail makes room for different items."""
     n, m = lists.shape
     if lam >= 1.0:
         return lists[:, :k]
     valid = lists >= 0
     vec = vectors[np.maximum(lists, 0)] * valid[..., None]
-    rel = np.where(valid, 1.0 - np.arange(m)[None, :] / m, -np.inf)
+    rel = np.where(valid, 1.0 / np.log2(np.arange(m)[None, :] + 2.0), -np.inf)
     max_sim = np.zeros((n, m), np.float32)
     out = np.full((n, k), -1, np.int64)
     alive = valid.copy()

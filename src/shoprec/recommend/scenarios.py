@@ -37,7 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             # The ranker learns next-item choices from histories; the item page asks "what is like
             # this", so similarity evidence is fused directly (and new products show up at once).
-            name="similar", needs="item", exclude_seen=False, use_ranker=False,
+            name="similar", needs="item", exclude_seen=False, use_ranker=False, diversity=1.0,
             generators={"graph:similar": 3.0, "seeds:itemknn": 1.0, "seeds:content": 0.6, "graph:co_view": 0.8},
         ),
         Scenario(

@@ -39,6 +39,7 @@ from shoprec.search.hybrid import (
     query_term_weights,
     reciprocal_rank_fusion,
 )
+from shoprec.search.language import LanguageCentering
 from shoprec.search.vector import VectorIndex, VectorIndexConfig
 from shoprec.settings import Settings, get_settings
 from shoprec.text.encoder import CachedEncoder, Encoder, get_encoder
@@ -98,8 +99,10 @@ class Searcher:
 
     def __init__(self, path: Path, config: SearcherConfig, encoder: Encoder, lexical: Any, vectors: VectorIndex,
                  catalog: dict[str, dict[str, Any]], blend: LearnedBlend | None = None, query_data: Any = None,
-                 info: dict[str, Any] | None = None, rules: Sequence[Any] | None = None):
+                 info: dict[str, Any] | None = None, rules: Sequence[Any] | None = None,
+                 centering: LanguageCentering | None = None):
         self.path = Path(path)
+        self.centering = centering or LanguageCentering()
         self.config = config
         self.encoder = encoder
         self.lexical = lexical
@@ -153,6 +156,10 @@ class Searcher:
         t = time.perf_counter()
         vectors_in = cached.encode_items([p.text() for p in items])
         timings["embed_s"] = time.perf_counter() - t
+        centering = LanguageCentering.fit(vectors_in, [p.language for p in items])
+        centering.save(path)
+        vectors_in = centering.items(vectors_in, centering.item_languages([p.language for p in items],
+                                                                          [p.title for p in items]))
 
         t = time.perf_counter()
         ids = [p.id for p in items]
@@ -176,12 +183,13 @@ class Searcher:
             "embedded": cached.last_embedded,
             "encoder": cached.describe(),
             "vector_index": vectors.kind,
+            "language_centering": sorted(centering.means),
             "cache_dir": str(Path(cached.cache.path).parent.resolve()),
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "total_s": round(time.perf_counter() - t0, 3),
         }
         (path / "searcher.json").write_text(json.dumps({"config": config.model_dump(), "info": info}, indent=2))
-        return cls(path, config, cached, lexical, vectors, catalog, blend, query_data, info)
+        return cls(path, config, cached, lexical, vectors, catalog, blend, query_data, info, centering=centering)
 
     @classmethod
     def load(cls, artifact_dir: str | Path, settings: Settings | None = None,
@@ -211,7 +219,8 @@ class Searcher:
         blend = LearnedBlend.load(path / "blend") if (path / "blend" / "blend.lgb").exists() else None
         query_data = QueryData.load(path / "query")
         rules = _load_rules(path)
-        return cls(path, config, encoder, lexical, vectors, catalog, blend, query_data, meta["info"], rules)
+        return cls(path, config, encoder, lexical, vectors, catalog, blend, query_data, meta["info"], rules,
+                   centering=LanguageCentering.load(path))
 
     def build_info(self) -> dict[str, Any]:
         """Counts and timings of the build (for the artifact manifest)."""
@@ -240,7 +249,8 @@ class Searcher:
         self.lexical.upsert(items)
         self._filter_cache.clear()
         vectors = self.encoder.encode_items([p.text() for p in items])
-        self.vectors.add([p.id for p in items], vectors)
+        languages = self.centering.item_languages([p.language for p in items], [p.title for p in items])
+        self.vectors.add([p.id for p in items], self.centering.items(vectors, languages))
         for p in items:
             old = self.catalog.get(p.id, {})
             self.catalog[p.id] = _catalog_row(p, old.get("popularity"))
@@ -279,6 +289,7 @@ class Searcher:
         c = self.config
         filters = as_filters(filters)
         qvec = query_vector if query_vector is not None else self.encoder.encode_queries([query])[0]
+        qvec = self.centering.query(qvec, query)
         if reuse is not None:
             lexical_hits, sem_ids = list(reuse.lexical.values()), list(reuse.semantic_list)
         else:

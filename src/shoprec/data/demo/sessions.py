@@ -23,6 +23,7 @@ T_CART = EVENT_TYPES.index("add_to_cart")
 T_REMOVE = EVENT_TYPES.index("remove_from_cart")
 T_PURCHASE = EVENT_TYPES.index("purchase")
 T_SEARCH = EVENT_TYPES.index("search")
+T_CLICK = EVENT_TYPES.index("click")
 
 # Order of steps inside a session (sort keys): search, then view/cart pairs, removals, purchases.
 K_SEARCH, K_VIEW, K_REMOVE, K_PURCHASE = 0, 2, 1000, 2000
@@ -250,6 +251,14 @@ def simulate_events(rng: np.random.Generator, catalog: Catalog, truth: ShopperTr
     search_part = _part(searching, np.full(len(searching), -1), T_SEARCH, K_SEARCH, 1)
     search_part["query"] = query
     parts.append(search_part)
+    # The first product viewed after a search was clicked on its result page: a click carrying
+    # the query (placed before the view; it shares the search's moment and draws no randomness).
+    query_of = np.full(n_s, -1, np.int64)
+    query_of[searching] = query
+    from_search = (v_rank == 0) & (query_of[v_session] >= 0)
+    click_part = _part(v_session[from_search], v_item[from_search], T_CLICK, K_VIEW, 1)
+    click_part["query"] = query_of[v_session[from_search]]
+    parts.insert(0, click_part)
 
     # Repeat purchases of consumables, a few weeks apart, generation after generation.
     s_start_list, s_user_list, s_device_list, s_ref_list = [s_start], [s_user], [s_device], [s_referrer]
@@ -289,7 +298,7 @@ def simulate_events(rng: np.random.Generator, catalog: Catalog, truth: ShopperTr
     # Seconds between steps; timestamps are the per-session running sum from the session start.
     # A result page's impressions share one moment (and draw no randomness, so that turning them
     # on leaves every other event as it was).
-    shown = ev["type"] == T_IMPRESSION
+    shown = (ev["type"] == T_IMPRESSION) | (ev["type"] == T_CLICK)
     gaps = np.zeros(len(session))
     gaps[~shown] = 5.0 + rng.exponential(35.0, int((~shown).sum()))
     acts = np.flatnonzero(~shown)
