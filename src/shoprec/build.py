@@ -139,8 +139,59 @@ def _build_search(path: Path, products, events, data, settings: Settings, rec: d
     popularity = dict(zip(np.asarray(data.item_ids).astype(str).tolist(), data.item_popularity().tolist()))
     searcher = Searcher.build(products, path, settings=settings, popularity=popularity,
                               queries=_past_queries(events))
-    rec.update(searcher.build_info() if hasattr(searcher, "build_info") else {})
+    rec.update(searcher.build_info())
+    rec["learned_blend"] = train_search_blend(searcher, events)
     return searcher.item_embeddings(list(np.asarray(data.item_ids).astype(str)))
+
+
+def train_search_blend(searcher, events, max_queries: int = 500, min_queries: int = 50,
+                       seed: int = 42) -> dict[str, Any]:
+    """Learn the hybrid blend from shoppers' clicks on search results, or keep reciprocal-rank fusion.
+
+    Labels: per (normalised) query, how often each product was clicked from its result page.
+    A fifth of the queries is held out; the blend is used only when it beats RRF there
+    (nDCG@10 against the held-out clicks). Returns what happened, for the manifest."""
+    import pyarrow.compute as pc
+
+    from shoprec.evaluation.metrics import dcg_at_k
+    from shoprec.search.hybrid import BlendConfig, LearnedBlend
+
+    if events is None or not events.num_rows:
+        return {"used": False, "why": "no events"}
+    clicks = events.filter(pc.and_(pc.equal(events.column("type"), "click"),
+                                   pc.and_(pc.is_valid(events.column("query")), pc.is_valid(events.column("item_id")))))
+    gains: dict[str, dict[str, float]] = {}
+    for query, item in zip(clicks.column("query").to_pylist(), clicks.column("item_id").to_pylist()):
+        key = " ".join(str(query).lower().split())
+        if key and item in searcher.catalog:
+            gains.setdefault(key, {}).setdefault(item, 0.0)
+            gains[key][item] += 1.0
+    queries = sorted(gains, key=lambda q: -sum(gains[q].values()))[:max_queries]
+    if len(queries) < min_queries:
+        return {"used": False, "why": f"{len(queries)} queries with clicks (< {min_queries})"}
+    vectors = searcher.encoder.encode_queries(queries)  # one batch: far cheaper than per query
+    sets = [searcher.retrieve(q, query_vector=v) for q, v in zip(queries, vectors)]
+    gains = {q: {item: min(n, 3.0) for item, n in gains[q].items()} for q in queries}  # graded 1..3
+    labels = [np.array([gains[q].get(pid, 0.0) for pid in cs.ids]) for q, cs in zip(queries, sets)]
+    held = np.random.default_rng(seed).random(len(queries)) < 0.2
+    train = [i for i in range(len(queries)) if not held[i]]
+    # Clicks say what shoppers liked, not what matched: with the popularity, rating and price
+    # signals the blend learns "popular first" and buries exact matches and new products.
+    config = BlendConfig(seed=seed, exclude=["popularity", "rating", "price", "prior_count", "prior_gain"])
+    blend = LearnedBlend(config).fit([sets[i].features for i in train], [labels[i] for i in train])
+
+    def ndcg(i: int, order: np.ndarray) -> float:
+        ideal = dcg_at_k(np.array([sorted(gains[queries[i]].values(), reverse=True)]), 10)[0]
+        return float(dcg_at_k(labels[i][order][None, :], 10)[0] / ideal) if ideal > 0 else 0.0
+
+    test = np.flatnonzero(held)
+    rrf = float(np.mean([ndcg(i, np.argsort(-sets[i].rrf, kind="stable")) for i in test]))
+    learned = float(np.mean([ndcg(i, np.argsort(-blend.predict(sets[i].features), kind="stable")) for i in test]))
+    used = learned > rrf
+    if used:
+        searcher.set_blend(blend)
+    return {"used": used, "queries": len(queries), "heldout_queries": int(len(test)),
+            "heldout_ndcg10_rrf": round(rrf, 4), "heldout_ndcg10_blend": round(learned, 4)}
 
 
 def _past_queries(events) -> list[str]:

@@ -30,6 +30,13 @@ def test_manifest_records_every_step(demo_engine):
         assert step in manifest["steps"], step
     assert manifest["counts"]["products"] == 400
     assert engine.version == manifest["version"]
+    # the search blend is learned from clicks on results when it beats reciprocal-rank fusion
+    blend = manifest["steps"]["search"]["learned_blend"]
+    if blend["used"]:
+        assert blend["heldout_ndcg10_blend"] > blend["heldout_ndcg10_rrf"]
+        assert (engine.settings.artifacts_dir / "current" / "search" / "blend" / "blend.lgb").exists()
+    else:
+        assert blend["why"] or blend["heldout_ndcg10_blend"] <= blend["heldout_ndcg10_rrf"]
 
 
 def test_every_scenario_answers_with_reasons(demo_engine):

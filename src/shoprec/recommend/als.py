@@ -96,10 +96,11 @@ class ALS(Recommender):
         """(len(users), factors) least-squares user vectors given their rows of `history`."""
         rows = self._history_cache.get(history, self.config.history_half_life)[np.asarray(users)]
         solver = self._get_solver()
-        solver.item_factors = self.item_factors
-        # implicit caches YtY on first use; recompute it for the current item factors
-        if hasattr(solver, "_YtY"):
+        # implicit caches YtY on first use; recompute it only when the item factors were replaced
+        # (every fit step assigns a new array), not on every request.
+        if getattr(self, "_yty_of", None) is not self.item_factors and hasattr(solver, "_YtY"):
             solver._YtY = None
+            self._yty_of = self.item_factors
         return solver.recalculate_user(np.asarray(users), rows.tocsr().astype(np.float32))
 
     def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:

@@ -184,6 +184,7 @@ class SequentialRecommender(Recommender):
         self.fit_report: dict[str, Any] = {}
         self._windows_of: Any = None
         self._windows: np.ndarray | None = None
+        self._table = None  # item representations of the trained network, computed once for serving
 
     @abstractmethod
     def _build_network(self, attributes: tuple | None, text: np.ndarray | None, text_dim: int | None = None): ...
@@ -265,6 +266,7 @@ class SequentialRecommender(Recommender):
         if best_state is not None:
             self.network.load_state_dict(best_state)
         self.network.eval()
+        self._table = None
         self.fit_report = {"epochs": epoch, "best_epoch": best_epoch, "valid_ndcg10": best,
                            "train_s": time.perf_counter() - start}
 
@@ -332,7 +334,12 @@ class SequentialRecommender(Recommender):
         was_training = self.network.training
         self.network.eval()
         with torch.no_grad():
-            table = self.network.items()
+            if was_training:  # validation during fit: the weights change every epoch
+                table = self.network.items()
+            else:
+                if self._table is None:
+                    self._table = self.network.items()
+                table = self._table
             hidden = self.network.encode(torch.from_numpy(windows), table)[:, -1]
             scores = (hidden @ table[1:].T).numpy()
         self.network.train(was_training)
@@ -369,4 +376,5 @@ class SequentialRecommender(Recommender):
         self.network = self._build_network(attributes, None, text_dim=meta["text_dim"])
         self.network.load_state_dict(torch.load(path / "network.pt", weights_only=True))
         self.network.eval()
+        self._table = None
 
