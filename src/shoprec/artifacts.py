@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,11 @@ class ArtifactBuild:
         """Time one build step; whatever the caller adds to the yielded dict lands in the manifest."""
         record: dict[str, Any] = dict(info)
         t0 = time.perf_counter()
+        print(f"build: {name} ...", file=sys.stderr, flush=True)
         yield record
         record["seconds"] = round(time.perf_counter() - t0, 3)
         self.manifest["steps"][name] = record
+        print(f"build: {name} done in {record['seconds']:.1f}s", file=sys.stderr, flush=True)
 
 
 class ArtifactStore:

@@ -273,6 +273,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
+    # model training reports epochs / loss / validation through logging
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     settings = get_settings()
     updates: dict[str, Any] = {}
     if args.store:

@@ -285,9 +285,8 @@ class Engine:
             result = served.searcher.search(query, user_profile=profile, filters=filters, k=k, offset=offset)
         else:
             result = served.searcher.search(query, user_profile=profile, filters=filters, k=200, offset=0)
-        for hit in result.hits:
-            if hit.product is None:
-                hit.product = served.products.get(hit.id)
+        for hit in result.hits:  # the full product (attributes, translations), not the index's summary row
+            hit.product = served.products.get(hit.id) or hit.product
         if sort != "relevance":
             key, reverse = {"price_asc": ("price", False), "price_desc": ("price", True),
                             "rating": ("rating", True), "newest": ("created_at", True)}[sort]

@@ -53,7 +53,8 @@ class ContentBased(Recommender):
             self.attributes = tfidf_rows(data.item_attributes)
         self.text = np.zeros((data.n_items, 0), np.float32)
         if cfg.use_text:
-            embeddings = data.meta.get("item_embeddings")
+            # the build passes the search index's (cached) language-model vectors as "item_vectors"
+            embeddings = data.meta.get("item_embeddings", data.meta.get("item_vectors"))
             if embeddings is None and data.item_texts is not None:
                 embeddings = embed_texts(data.item_texts)
             if embeddings is not None:

@@ -390,7 +390,9 @@ class Searcher:
             info["zero_result"] = True
             info["fallback"] = "semantic"
             cos = candidates.column("sem_cosine")[order]
-            floor = max(self.config.fallback_min_cosine, float(cos.max(initial=0.0)) - self.config.fallback_margin)
+            floor = float(cos.max(initial=0.0)) - self.config.fallback_margin
+            if not self.centering.active:  # the absolute floor is calibrated on raw E5 cosines
+                floor = max(self.config.fallback_min_cosine, floor)
             keep = cos >= floor
             ids = [i for i, ok in zip(ids, keep) if ok]
             ranked_scores = ranked_scores[keep]

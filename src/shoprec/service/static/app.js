@@ -113,6 +113,14 @@ async function homePage() {
   return section(mainTitle, mainHits, mainContext) + (more.length >= 4 ? section(t("explore"), more, "cross_category") : "");
 }
 
+// Price bands read best in price order; other facets by count (as the API returns them).
+function facetEntries(name, counts) {
+  const entries = Object.entries(counts).slice(0, 12);
+  if (name !== "price_band") return entries;
+  const bound = (label) => parseFloat(String(label).replace(/[^0-9.]+/g, " ").trim().split(" ").pop()) || 0;
+  return entries.sort((a, b) => bound(a[0]) - bound(b[0]) || String(a[0]).localeCompare(String(b[0])));
+}
+
 async function searchPage(params) {
   const q = params.get("q") || "";
   const page = Number(params.get("page") || 1);
@@ -125,7 +133,7 @@ async function searchPage(params) {
   $("#q").value = q;
   const facetHtml = Object.entries(res.facets || {}).map(([name, counts]) => `
     <fieldset class="facet"><legend>${esc({ category: t("category"), brand: t("brandF"), price_band: t("price") }[name] || name)}</legend>
-      ${Object.entries(counts).slice(0, 12).map(([value, n]) => {
+      ${facetEntries(name, counts).map(([value, n]) => {
         const key = name === "brand" ? "brand" : name === "category" ? "category" : "price_band";
         const checked = (key === "brand" ? params.getAll("brand").includes(value) : params.get(key) === value) ? "checked" : "";
         return `<label><input type="checkbox" class="facet-box" data-facet="${esc(key)}" value="${esc(value)}" ${checked}> ${esc(value)} <span class="count">${n}</span></label>`;
