@@ -86,6 +86,7 @@ def build(settings: Settings | None = None, config: BuildConfig | None = None, s
         }
         with artifacts.new_version(**manifest) as version:
             _build_into(version, products, events, settings, config)
+        _record_build(store, version)
         removed = artifacts.prune(settings.keep_versions)
         if removed:
             print(f"pruned old versions: {', '.join(removed)}", file=sys.stderr)
@@ -93,6 +94,17 @@ def build(settings: Settings | None = None, config: BuildConfig | None = None, s
     finally:
         if own_store:
             store.close()
+
+
+def _record_build(store, version) -> None:
+    """Every build is a run in the experiment registry: its offline figures, config and timings."""
+    from shoprec.evaluation.registry import record_run
+
+    steps = version.manifest.get("steps", {})
+    metrics = {"ranker": steps.get("ranker", {}), "search_blend": steps.get("search", {}).get("learned_blend", {})}
+    timings = {name: info.get("seconds") for name, info in steps.items() if isinstance(info, dict)}
+    record_run(store, "build", version.version, version.manifest.get("config", {}), metrics, timings,
+               version.manifest.get("data_hash"), extra={"counts": version.manifest.get("counts", {})})
 
 
 def _build_into(version, products, events, settings: Settings, config: BuildConfig) -> None:

@@ -30,6 +30,11 @@ def test_manifest_records_every_step(demo_engine):
         assert step in manifest["steps"], step
     assert manifest["counts"]["products"] == 400
     assert engine.version == manifest["version"]
+    # every build is a run in the experiment registry
+    from shoprec.evaluation.registry import list_runs
+
+    runs = [r for r in list_runs(engine.store, "build") if r["name"] == engine.version]
+    assert len(runs) == 1 and "ranker" in runs[0]["metrics"] and runs[0]["timings"]["search"] > 0
     # the search blend is learned from clicks on results when it beats reciprocal-rank fusion
     blend = manifest["steps"]["search"]["learned_blend"]
     if blend["used"]:
