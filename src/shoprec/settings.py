@@ -25,7 +25,7 @@ class SearchSettings(BaseModel):
 
 class RecommendSettings(BaseModel):
     default_k: int = 20
-    mmr_lambda: float = 0.8
+    mmr_lambda: float = 0.9  # MMR trade-off (shoprec bench blend: λ=0.9 keeps NDCG within 2%)
     exploration_share: float = 0.0
     # Extra or overriding scenarios: {name: {generators: {generator: weight}, exclude_seen: ..., ...}}
     # (fields of shoprec.recommend.scenarios.Scenario), e.g. [recommend.scenarios.gifts] in shoprec.toml.

@@ -28,7 +28,7 @@ from shoprec.recommend.base import top_k
 
 DEFAULT_MODELS = "sasrec,itemknn,als,content,pop"
 COLD_MODELS = "itemknn,als,content,pop"
-LAMBDAS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3)
+LAMBDAS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.5, 0.3)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
