@@ -431,6 +431,18 @@ class Engine:
 
 
 
+def limit_compute_threads(threads: int) -> None:
+    """Cap BLAS (numpy, implicit) and torch intra-op threads for this process (serving roles)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
 def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | None,
                     use_ranker: bool = True) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, float]]]:
     """Retrieve (fuse generators), filter, and rank with the learned ranker when the version has one.
@@ -487,28 +499,32 @@ def filter_candidates(served: Served, spec: Scenario, req: Request, fused: np.nd
 
 def mmr(candidates: np.ndarray, vectors: np.ndarray | None, k: int, lam: float,
         duplicate_threshold: float = 0.985) -> list[int]:
-    """Maximal marginal relevance: pick k of `candidates` (sorted best first) trading relevance
-    for novelty; near-identical items (cosine >= duplicate_threshold) are dropped.
+    """Position-aware maximal marginal relevance: pick k of `candidates` (sorted best first) trading
+    relevance for novelty; near-identical items (cosine >= duplicate_threshold) are dropped.
 
-    Relevance is the DCG discount of the rank, 1 / log2(rank + 2) (as `shoprec bench blend`
-    measures it): the head keeps its order, the tail makes room for different items."""
+    At slot t an item gains lam * d(t) * d(rank) - (1 - lam) * (mean cosine to the items already
+    picked), with d(x) = 1 / log2(x + 2), the DCG discount. Weighting relevance by the slot's discount
+    spends diversity where NDCG loses least (the tail) and the mean cosine is what intra-list
+    diversity averages. Of the rules compared on Amazon Beauty (benchmarks/blend/README.md) it gives
+    the most diversity for a given NDCG loss, if by a small margin (+18.9% ILD for -2.7% NDCG)."""
     pool = candidates[: max(k * 10, 100)]
     if vectors is None or len(pool) <= 1:
         return pool[:k].tolist()
     pool = pool[pool < len(vectors)]
     rel = 1.0 / np.log2(np.arange(len(pool)) + 2.0)
     vecs = vectors[pool]
-    max_sim = np.full(len(pool), -1.0)
+    sim_sum = np.zeros(len(pool))
     chosen: list[int] = []
     alive = np.ones(len(pool), bool)
     while len(chosen) < k and alive.any():
-        gain = np.where(alive, lam * rel - (1 - lam) * np.maximum(max_sim, 0), -np.inf)
+        discount = 1.0 / np.log2(len(chosen) + 2.0)
+        gain = np.where(alive, lam * discount * rel - (1 - lam) * sim_sum / max(len(chosen), 1), -np.inf)
         best = int(np.argmax(gain))
         chosen.append(int(pool[best]))
         alive[best] = False
         sims = vecs @ vecs[best]
         alive &= sims < duplicate_threshold
-        max_sim = np.maximum(max_sim, sims)
+        sim_sum += sims
     return chosen
 
 
@@ -550,7 +566,9 @@ def explain(served: Served, i: int, sources: dict[str, float], req: Request) -> 
     if kind == "recent" and len(req.recent):
         return f"because you viewed {title(int(req.recent[-1]))}"
     if kind == "seeds" and len(req.seeds):
-        return f"similar to {title(int(req.seeds[0]))}"
+        seed = title(int(req.seeds[0]))
+        # Behavioural neighbours need not look alike (tea bought with a backpack): say so.
+        return f"similar to {seed}" if detail == "content" else f"shoppers who liked {seed} also liked this"
     if kind == "graph" and len(req.seeds) + len(req.recent):
         seed = title(int(req.seeds[0] if len(req.seeds) else req.recent[-1]))
         return {"co_buy": f"frequently bought together with {seed}", "co_view": f"often viewed together with {seed}",

@@ -37,3 +37,4 @@ def test_attribute_vectors_normalised():
     a = sp.csr_matrix(np.array([[1, 1, 0], [0, 0, 0]]))
     v = attribute_vectors(a, 2)
     assert np.allclose(np.linalg.norm(v[0]), 1.0) and np.allclose(v[1], 0)
+

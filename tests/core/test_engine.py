@@ -60,6 +60,18 @@ def test_every_scenario_answers_with_reasons(demo_engine):
             assert item not in ids
 
 
+def test_reasons_name_the_evidence(demo_engine):
+    shop, engine = demo_engine
+    item = shop.products[0]
+    hits = engine.recommend(None, "frequently_bought_together", k=10, item=item.id).hits
+    assert hits
+    for hit in hits:
+        strongest = max(hit.sources, key=hit.sources.get)
+        expected = {"graph:co_buy": "frequently bought together with", "seeds:itemknn": "also liked this"}.get(strongest)
+        if expected:
+            assert expected in hit.reason and item.title in hit.reason, (strongest, hit.reason)
+
+
 def test_home_excludes_seen_and_unavailable(demo_engine):
     shop, engine = demo_engine
     served = engine._served

@@ -114,6 +114,25 @@ def test_filters_restrict_lexical_and_semantic(built):
     assert all(searcher.catalog[i]["price"] <= 20.0 for i in cheap.ids)
 
 
+def test_empty_query_browses_everything_the_filters_allow(built):
+    searcher, _, _ = built
+    tools = searcher.search("", filters={"category": "Tools"}, k=3)
+    expected = {pid for pid, row in searcher.catalog.items() if row["category"][0] == "Tools"}
+    assert tools.total == len(expected) and set(tools.ids) <= expected and len(tools.ids) == 3
+    assert tools.info.get("browse") and "fallback" not in tools.info
+    assert sum(tools.facets["brand"].values()) == len(expected)
+    assert searcher.search("", k=100).total == len(searcher.catalog)
+
+
+def test_default_synonyms_expand_everyday_words(built):
+    searcher, _, _ = built
+    result = searcher.search("earphones", k=5)  # the catalog says "earbuds", never "earphones"
+    assert "earbuds" in result.info.get("expanded_query", "")
+    earbuds = {pid for pid, row in searcher.catalog.items() if "earbuds" in row["title"].lower()}
+    assert earbuds <= set(result.ids)
+    assert all("earbuds" in h.reason for h in result.hits if h.id in earbuds)
+
+
 def test_upsert_and_delete_are_immediate(built, tmp_path):
     root = tmp_path
     settings = Settings(embedding_cache_dir=built[1] / "cache")

@@ -28,7 +28,7 @@ from shoprec.recommend.base import top_k
 
 DEFAULT_MODELS = "sasrec,itemknn,als,content,pop"
 COLD_MODELS = "itemknn,als,content,pop"
-LAMBDAS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.5, 0.3)
+LAMBDAS = (1.0, 0.97, 0.95, 0.94, 0.93, 0.92, 0.9, 0.85, 0.8, 0.7)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default=None, help="write the diversity plot (PNG) here")
     parser.add_argument("--record", default=None, help="append a JSON record of the run to this file")
+    parser.add_argument("--save-lists", default=None, help="save the blend's test lists and scores (npz) for analysis")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: cold,diversity")
 
 
@@ -127,14 +128,15 @@ def fit_ranker(cands: CandidateSet, targets: np.ndarray, seed: int):
     return ranker
 
 
-def blend_lists(ranker, cands: CandidateSet, k: int = 100) -> np.ndarray:
-    """(n_users, k) item ids ordered by the ranker (-1 padded)."""
+def blend_lists(ranker, cands: CandidateSet, k: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """(n_users, k) item ids ordered by the ranker (-1 padded) and their scores (-inf padded)."""
     keep = cands.items >= 0
     scores = np.full(cands.items.shape, -np.inf, np.float32)
     scores[keep] = ranker.predict(cands.features[keep])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     items = np.take_along_axis(cands.items, order, axis=1)
-    return np.where(np.take_along_axis(scores, order, axis=1) > -np.inf, items, -1)
+    ordered = np.take_along_axis(scores, order, axis=1)
+    return np.where(ordered > -np.inf, items, -1), ordered
 
 
 def list_ranks(lists: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -148,28 +150,26 @@ def metrics(ranks: np.ndarray) -> dict[str, float]:
 
 
 def mmr_lists(lists: np.ndarray, vectors: np.ndarray, lam: float, k: int = 10) -> np.ndarray:
-    """Batched MMR over ranked lists (n, m); returns (n, k).
-
-    Relevance is the DCG discount of the list position, 1 / log2(position + 2): the head keeps its
-    order (where a hit is worth most) while the tail makes room for different items."""
+    """Batched position-aware MMR over ranked lists (n, m); returns (n, k). See `shoprec.engine.mmr`."""
     n, m = lists.shape
     if lam >= 1.0:
         return lists[:, :k]
     valid = lists >= 0
     vec = vectors[np.maximum(lists, 0)] * valid[..., None]
     rel = np.where(valid, 1.0 / np.log2(np.arange(m)[None, :] + 2.0), -np.inf)
-    max_sim = np.zeros((n, m), np.float32)
+    sim_sum = np.zeros((n, m), np.float32)
     out = np.full((n, k), -1, np.int64)
     alive = valid.copy()
     rows = np.arange(n)
     for step in range(k):
-        gain = np.where(alive, lam * rel - (1 - lam) * max_sim, -np.inf)
+        discount = 1.0 / np.log2(step + 2.0)
+        gain = np.where(alive, lam * discount * rel - (1 - lam) * sim_sum / max(step, 1), -np.inf)
         best = np.argmax(gain, axis=1)
         ok = alive[rows, best]
         out[:, step] = np.where(ok, lists[rows, best], -1)
         alive[rows, best] = False
         sims = np.einsum("nmd,nd->nm", vec, vec[rows, best])
-        max_sim = np.maximum(max_sim, np.where(ok[:, None], sims, 0))
+        sim_sum += np.where(ok[:, None], sims, 0)
     return out
 
 
@@ -248,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
     vc = candidate_set(models, valid_users[train_pick], split.valid_history, popularity, args.candidates)
     ranker = fit_ranker(vc, valid_targets[train_pick], args.seed)
     tc = candidate_set(models, test_users, split.test_history, popularity, args.candidates)
-    lists = blend_lists(ranker, tc)
+    lists, scores = blend_lists(ranker, tc)
+    if args.save_lists:
+        np.savez_compressed(args.save_lists, lists=lists, scores=scores, targets=test_targets)
     blend = metrics(list_ranks(lists, test_targets))
     log(f"blend      test {json.dumps({k: round(v, 4) for k, v in blend.items()})} ({time.perf_counter() - t0:.0f}s)")
     result["best_single"] = {"name": best, "ndcg10": round(singles[best]["ndcg10"], 4)}
@@ -314,7 +316,7 @@ def cold_items(args, data, split, log) -> dict[str, float]:
     pick = np.random.default_rng(args.seed).permutation(len(split.valid_users))[: args.train_users]
     ranker = fit_ranker(candidate_set(models, split.valid_users[pick], split.valid_history, pop, args.candidates),
                         split.valid_targets[pick], args.seed)
-    lists = blend_lists(ranker, candidate_set(models, users, split.test_history, pop, args.candidates))
+    lists, _ = blend_lists(ranker, candidate_set(models, users, split.test_history, pop, args.candidates))
     out["blend"] = round(hit_rate_at_k(list_ranks(lists, targets), 20), 4)
     log(f"cold-item HR@20 over {len(users)} test cases: {out}")
     return out

@@ -69,11 +69,12 @@ def profile_recovery(engine, shop, max_users: int = 2000) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shoprec.engine import Engine
+    from shoprec.engine import Engine, limit_compute_threads
 
     t0 = time.perf_counter()
     shop, settings = prepare(args.workdir, args.products, args.users, args.seed)
     print(f"demo shop ready in {time.perf_counter() - t0:.1f}s ({args.workdir})")
+    limit_compute_threads(settings.service.compute_threads)  # as `shoprec serve` runs it
     engine = Engine.open(settings)
     rng = np.random.default_rng(args.seed)
     users = [u.id for u in shop.users]

@@ -3,8 +3,9 @@
 A causal self-attention encoder over the user's last `max_len` items (learnable positions,
 pre-LayerNorm blocks, dropout on embeddings / attention / feed-forward) whose last hidden state,
 dotted with the tied item table, scores every item. Trained at every position with a softmax
-loss over many items (sampled softmax with 1,024 shared negatives by default, `loss="ce"` for the
-full softmax; the eSASRec / gSASRec findings); `loss="bce"` gives the original one-negative BCE. Items may carry attribute and text side information (see `sequential`).
+loss over many items (the full softmax by default; `loss="sampled"` for sampled softmax over shared
+negatives; the eSASRec / gSASRec findings); `loss="bce"` gives the original one-negative BCE.
+Items may carry attribute and text side information (see `sequential`).
 """
 
 from __future__ import annotations

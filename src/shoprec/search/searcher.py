@@ -45,6 +45,8 @@ from shoprec.settings import Settings, get_settings
 from shoprec.text.encoder import CachedEncoder, Encoder, get_encoder
 from shoprec.types import Hit, RankedList
 
+DEFAULT_SYNONYMS = Path(__file__).with_name("synonyms_default.txt")
+
 Personalize = Callable[[list[str]], np.ndarray]
 
 
@@ -173,6 +175,7 @@ class Searcher:
         t = time.perf_counter()
         query_data = QueryData.build(items, list(queries), cached, path / "query",
                                      synonyms_file=settings.search.synonyms_file,
+                                     default_synonyms=settings.search.default_synonyms,
                                      mine_synonym_terms=config.mine_synonym_terms)
         timings["query_data_s"] = time.perf_counter() - t
         if blend is not None:
@@ -367,6 +370,8 @@ class Searcher:
         if k < 0 or offset < 0:
             raise ShoprecError("k and offset must be >= 0")
         original = normalize_text(query)
+        if not original:
+            return self._browse(filters, user_profile, k, offset, t0)
         info: dict[str, Any] = {"query": original}
         searched = original
         if self.config.spelling and original:
@@ -410,6 +415,26 @@ class Searcher:
         info["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         info["ranker"] = "blend" if self.blend is not None else "rrf"
         return RankedList(hits=hits, total=total, facets=facets, info=info)
+
+    def _browse(self, filters: Any, user_profile: Any, k: int, offset: int, t0: float) -> RankedList:
+        """An empty query lists every product that passes `filters` (a category page): most popular
+        first, nudged by the shopper's affinities when a profile is given."""
+        from shoprec.search.filters import as_filters
+
+        filters = as_filters(filters)
+        allowed = self._allowed_ids(filters)
+        ids = list(self.catalog) if allowed is None else [pid for pid in self.catalog if pid in allowed]
+        scores = np.array([float(self.catalog[pid].get("popularity") or 0.0) for pid in ids], np.float64)
+        scores = np.log1p(np.maximum(scores, 0.0))
+        personalize = self._personalizer(user_profile)
+        if personalize is not None and ids:
+            scores = scores + np.nan_to_num(np.asarray(personalize(ids), np.float64))
+        order = np.argsort(-scores, kind="stable")
+        page = order[offset:offset + k]
+        hits = [Hit(id=ids[j], score=float(scores[j]), reason="in this selection, by popularity",
+                    product=dict(self.catalog[ids[j]])) for j in page]
+        info = {"query": "", "browse": True, "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        return RankedList(hits=hits, total=len(ids), facets=self._facets("", filters, [ids[j] for j in order]), info=info)
 
     def _hit(self, pid: str, score: float, candidates: CandidateSet, row: int | None, rule_reasons: dict[str, str]) -> Hit:
         lexical_hit = candidates.lexical.get(pid)
@@ -568,8 +593,8 @@ class QueryData:
 
     @classmethod
     def build(cls, products: Sequence[Product], queries: Sequence[str], encoder: Encoder, path: Path,
-              synonyms_file: str | None = None, mine_synonym_terms: int = 0, synonym_threshold: float = 0.95
-              ) -> "QueryData":
+              synonyms_file: str | None = None, mine_synonym_terms: int = 0, synonym_threshold: float = 0.95,
+              default_synonyms: bool = False) -> "QueryData":
         """Fit the speller on catalog text + query log, the suggester on the query log + catalog
         phrases (categories, brands, titles), and synonyms from a file and (optionally) mined
         from language-model vectors of the `mine_synonym_terms` most frequent catalog words."""
@@ -580,16 +605,21 @@ class QueryData:
         log = Counter(normalize_text(q) for q in queries if q and q.strip())
         texts = [p.title for p in products] + [p.brand for p in products if p.brand] + \
             [c for p in products for c in p.category]
-        speller = SpellingCorrector().fit(texts, log.items())
-        phrases = [c for p in products for c in p.category] + [p.brand for p in products if p.brand] + \
-            [p.title for p in products]
-        suggester = Suggester().fit(log.items(), phrases)
-        synonyms = Synonyms.from_file(synonyms_file) if synonyms_file else Synonyms()
+        synonyms = Synonyms.from_file(DEFAULT_SYNONYMS) if default_synonyms else Synonyms()
+        if synonyms_file:
+            synonyms.load_lines(Path(synonyms_file).read_text(encoding="utf-8").splitlines(), source=str(synonyms_file))
         if mine_synonym_terms > 0:
             counts = Counter(t for p in products for t in set(tokenize(p.title)) if len(t) > 2 and not t.isdigit())
             terms = [t for t, _ in counts.most_common(mine_synonym_terms)]
             if len(terms) > 1:
                 synonyms.mine_from_embeddings(terms, encoder.encode_items(terms), threshold=synonym_threshold)
+        # Words the synonyms know are real words: "earphones" must expand to "earbuds", not be
+        # "corrected" to the nearest catalog word ("headphones").
+        vocabulary = [word for key, targets in synonyms.rules.items() for word in (key, *targets)]
+        speller = SpellingCorrector().fit(texts + vocabulary, log.items())
+        phrases = [c for p in products for c in p.category] + [p.brand for p in products if p.brand] + \
+            [p.title for p in products]
+        suggester = Suggester().fit(log.items(), phrases)
         speller.save(path / "spelling.json")
         suggester.save(path / "suggest.json")
         synonyms.save(path / "synonyms.json")

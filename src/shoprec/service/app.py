@@ -294,8 +294,9 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.engine is None:
-            from shoprec.engine import Engine
+            from shoprec.engine import Engine, limit_compute_threads
 
+            limit_compute_threads(settings.service.compute_threads)
             t0 = time.perf_counter()
             app.state.engine = Engine.open(settings)
             log.info("engine opened in %.1fs serving version %s", time.perf_counter() - t0, app.state.engine.version)
