@@ -25,6 +25,7 @@ from shoprec.recommend.generators import (
     Request,
     VectorProfileGenerator,
 )
+from shoprec.ranking.features import Contributions
 from shoprec.recommend.scenarios import SCENARIOS, Scenario
 from shoprec.settings import Settings, get_settings
 from shoprec.types import Hit, RankedList
@@ -444,7 +445,7 @@ def limit_compute_threads(threads: int) -> None:
 
 
 def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | None,
-                    use_ranker: bool = True) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, float]]]:
+                    use_ranker: bool = True) -> tuple[np.ndarray, np.ndarray, Contributions]:
     """Retrieve (fuse generators), filter, and rank with the learned ranker when the version has one.
 
     Returns candidates best first, an (n_items,) relevance array, and per-item generator contributions."""
@@ -462,11 +463,11 @@ def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | No
     return candidates, relevance, contributions
 
 
-def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict[int, dict[str, float]]]:
+def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, Contributions]:
     """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions."""
     n = len(served.item_ids)
     fused = np.zeros(n, np.float32)
-    contributions: dict[int, dict[str, float]] = defaultdict(dict)
+    contributions = Contributions()
     for name, weight in spec.generators.items():
         generator = served.generators.get(name)
         if generator is None:
@@ -477,8 +478,7 @@ def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, dict
             continue
         part = weight / (RRF_K + np.arange(len(ids), dtype=np.float32))
         np.add.at(fused, ids, part)
-        for i, value in zip(ids.tolist(), part.tolist()):
-            contributions[i][name] = value
+        contributions.add(name, ids, part)
     return fused, contributions
 
 def filter_candidates(served: Served, spec: Scenario, req: Request, fused: np.ndarray) -> np.ndarray:

@@ -35,11 +35,19 @@ def test_bench_prints_table_and_json_and_appends_record(tmp_path, capsys) -> Non
         assert 0 <= figures["ndcg10"] <= figures["hr10"] <= figures["hr20"] <= 1
     assert summary["models"]["itemknn"]["hr10"] > summary["models"]["pop"]["hr10"] + 0.3
     assert any(line.startswith("itemknn") for line in lines[:-1])  # the table row
-    assert main(args) == 0  # a second run appends a second record
+    assert main(args) == 0  # a second run appends a record per model again
     records = [json.loads(line) for line in record.read_text().splitlines()]
-    assert len(records) == 2
-    assert records[0]["configs"]["itemknn"]["neighbours"] == 20
-    assert records[0]["metrics"] == summary["models"] and "machine" in records[0] and records[0]["wall_s"] > 0
+    assert [r["name"] for r in records] == ["Tiny/pop", "Tiny/itemknn"] * 2
+    knn = records[1]
+    assert knn["kind"] == "bench_seqrec" and knn["config"]["neighbours"] == 20
+    assert knn["metrics"] == {k: v for k, v in summary["models"]["itemknn"].items() if k != "train_s"}
+    assert knn["machine"]["cpu_count"] >= 1 and knn["code"]["package"]
+    from shoprec.data.store import open_store
+    from shoprec.evaluation.registry import list_runs, record_from_json
+
+    with open_store(f"sqlite:///{tmp_path / 'registry.db'}") as store:
+        assert len(record_from_json(store, record)) == 4  # what the benchmark writes, the registry takes
+        assert {r["name"] for r in list_runs(store, "bench_seqrec")} == {"Tiny/pop", "Tiny/itemknn"}
 
 
 def test_bench_skips_cleanly_without_data(tmp_path, capsys) -> None:

@@ -74,3 +74,32 @@ def test_record_from_json_names_the_bad_record(store, tmp_path):
     broken.write_text('{"kind": "a"}\n{oops\n')
     with pytest.raises(ValueError, match="line 2: not valid JSON"):
         record_from_json(store, broken)
+
+
+def test_benchmark_records_import_with_their_provenance(store, tmp_path):
+    from shoprec.bench.blend import registry_record
+    from shoprec.bench.seqrec import registry_records
+    from shoprec.evaluation.registry import provenance
+
+    blend = {"dataset": "Beauty", "best_single": {"name": "sasrec", "ndcg10": 0.05}, "blend_ndcg10": 0.06,
+             "blend": {"hr10": 0.1, "ndcg10": 0.06}, "singles": {"sasrec": {"ndcg10": 0.05}},
+             "cold_item_hr20": {"content": 0.04, "blend": 0.03}, "train_s": {"sasrec": 100.0}, "wall_s": 500.0,
+             "diversity": [{"lambda": 1.0, "ndcg10": 0.06, "ild": 0.5, "coverage": 0.6},
+                           {"lambda": 0.9, "ndcg10": 0.058, "ild": 0.6, "coverage": 0.65}]}
+    seqrec = {"dataset": "Beauty", "metrics": {"pop": {"ndcg10": 0.006, "hr10": 0.014, "train_s": 0.7},
+                                               "sasrec": {"ndcg10": 0.054, "hr10": 0.09, "train_s": 300.0}},
+              "configs": {"sasrec": {"dim": 64}}, "finished_at": "2026-11-20T10:00:00+00:00", "machine": {"cpu_count": 2}}
+    path = tmp_path / "runs.jsonl"
+    records = [{**registry_record({"seed": 0}, blend), **provenance()}] + registry_records(seqrec)
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert len(record_from_json(store, path)) == 3
+    (blend_run,) = list_runs(store, "bench_blend")
+    assert blend_run["metrics"]["blend_gain_pct"] == pytest.approx(20.0)
+    assert blend_run["metrics"]["cold_hr20_content"] == 0.04
+    assert blend_run["code"]["package"]  # written with provenance
+    assert blend_run["extra"]["curves"]
+    seq = {r["name"]: r for r in list_runs(store, "bench_seqrec")}
+    assert set(seq) == {"Beauty/pop", "Beauty/sasrec"}
+    assert seq["Beauty/sasrec"]["config"]["dim"] == 64 and seq["Beauty/sasrec"]["timings"]["train_s"] == 300.0
+    assert seq["Beauty/sasrec"]["created_at"].startswith("2026-11-20T10:00")
+    assert seq["Beauty/pop"]["code"] == {"git_describe": "not recorded"}  # no provenance in the record

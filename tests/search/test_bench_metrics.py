@@ -43,3 +43,22 @@ def test_load_judgments_reports_bad_rows(tmp_path):
     bad.write_text("query,product_uid,relevance\nhose,1,3\nhose,2,high\n")
     with pytest.raises(ShoprecError, match=r"bad.csv:3: relevance 'high'"):
         load_judgments(bad, {"1", "2"})
+
+
+def test_search_bench_record_imports_one_run_per_engine(tmp_path):
+    import json
+
+    from shoprec.bench.search import registry_records
+    from shoprec.data.store import open_store
+    from shoprec.evaluation.registry import list_runs, record_from_json
+
+    engines = ("bm25s", "lexical", "semantic", "hybrid")
+    figures = {key: {e: float(i) for i, e in enumerate(engines)}
+               for key in ("full_ndcg10", "rerank_ndcg10", "p50_ms", "p99_ms", "cpu_p50_ms", "cpu_p99_ms")}
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps(registry_records({**figures, "n_queries": 10, "folds": 5, "wall_s": 3.0})))
+    with open_store(f"sqlite:///{tmp_path / 'registry.db'}") as store:
+        assert len(record_from_json(store, path)) == 4
+        runs = {r["name"]: r for r in list_runs(store, "bench_search")}
+    assert runs["hybrid"]["metrics"]["full_ndcg10"] == 3.0 and runs["hybrid"]["config"]["folds"] == 5
+    assert runs["bm25s"]["code"]["package"]

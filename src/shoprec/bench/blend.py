@@ -283,9 +283,34 @@ def run(args: argparse.Namespace) -> int:
     print_table(result)
     if args.record:
         with open(args.record, "a") as fh:
-            fh.write(json.dumps({"kind": "bench_blend", "config": vars(args), "metrics": result}) + "\n")
+            from shoprec.evaluation.registry import provenance
+
+            fh.write(json.dumps({**registry_record(vars(args), result), **provenance()}) + "\n")
     print(json.dumps({k: result[k] for k in ("dataset", "best_single", "blend_ndcg10", "cold_item_hr20", "diversity") if k in result}))
     return 0
+
+
+def registry_record(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """One run for `shoprec report --import`: flat headline metrics; single models as segments,
+    the MMR trade-off as a curve."""
+    best = result["best_single"]
+    metrics: dict[str, Any] = {"best_single_ndcg10": best["ndcg10"], "blend_ndcg10": result["blend_ndcg10"],
+                               "blend_gain_pct": round(100.0 * (result["blend_ndcg10"] / best["ndcg10"] - 1.0), 1)
+                               if best["ndcg10"] else None}
+    metrics.update({f"blend_{k}": v for k, v in result.get("blend", {}).items() if k != "ndcg10"})
+    metrics.update({f"cold_hr20_{k}": v for k, v in result.get("cold_item_hr20", {}).items()})
+    extra: dict[str, Any] = {"best_single": best["name"], "segments": result.get("singles", {}),
+                             "feature_importance_top": result.get("importance_top", {})}
+    curve = result.get("diversity")
+    if curve:
+        extra["curves"] = {"MMR: NDCG@10 and intra-list diversity vs lambda": {
+            "x": [c["lambda"] for c in curve], "xlabel": "lambda", "ylabel": "value",
+            "y": {"ndcg10 x10": [10 * c["ndcg10"] for c in curve], "ild": [c["ild"] for c in curve],
+                  "coverage": [c["coverage"] for c in curve]}}}
+    timings = {f"train_{k}_s": v for k, v in result.get("train_s", {}).items()}
+    timings["wall_s"] = result.get("wall_s")
+    return {"kind": "bench_blend", "name": result["dataset"], "config": config, "metrics": metrics,
+            "timings": timings, "extra": extra}
 
 
 def cold_items(args, data, split, log) -> dict[str, float]:

@@ -466,6 +466,20 @@ def run(args: argparse.Namespace) -> int:
                                   "note": "product prior from training-fold judgments only"}
     if args.record:
         args.record.parent.mkdir(parents=True, exist_ok=True)
-        args.record.write_text(json.dumps(record, indent=2))
+        args.record.write_text(json.dumps(registry_records(record), indent=2))
     print(json.dumps(record))
     return 0
+
+
+def registry_records(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One run per engine for `shoprec report --import` (kind bench_search), with provenance."""
+    from shoprec.evaluation.registry import provenance
+
+    config = {k: record[k] for k in ("n_queries", "folds", "seed", "depth", "heldout_only", "vector_index") if k in record}
+    stamp = provenance()
+    return [{"kind": "bench_search", "name": engine, "config": config,
+             "metrics": {key: record[key][engine] for key in ("full_ndcg10", "rerank_ndcg10", "p50_ms", "p99_ms",
+                                                              "cpu_p50_ms", "cpu_p99_ms")},
+             "timings": {"wall_s": record.get("wall_s")},
+             "extra": {"hybrid_vs_bm25s": record.get("hybrid_vs_bm25s")}, **stamp}
+            for engine in record["full_ndcg10"]]

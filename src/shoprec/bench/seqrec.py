@@ -154,6 +154,22 @@ def run(args: argparse.Namespace) -> int:
             "machine": machine(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with open(args.record, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            from shoprec.evaluation.registry import provenance
+
+            for line in registry_records(record):
+                handle.write(json.dumps({**line, **provenance()}) + "\n")
     print(json.dumps(summary))
     return 0
+
+
+def registry_records(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per model for `shoprec report --import` (kind bench_seqrec, name dataset/model)."""
+    shared = {k: run.get(k) for k in ("dataset", "protocol", "split", "seed", "max_users", "data")}
+    out = []
+    for model, row in run["metrics"].items():
+        metrics = {k: v for k, v in row.items() if k != "train_s"}
+        out.append({"kind": "bench_seqrec", "name": f"{run['dataset']}/{model}",
+                    "config": {**shared, "model": model, **(run.get("configs") or {}).get(model, {})},
+                    "metrics": metrics, "timings": {"train_s": row.get("train_s"), "tuning_s": (run.get("tuning_s") or {}).get(model)},
+                    "created_at": run.get("finished_at"), "machine": run.get("machine")})
+    return out

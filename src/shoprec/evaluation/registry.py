@@ -121,6 +121,12 @@ def _feed(digest: "hashlib._Hash", data: Any) -> None:
         digest.update(json.dumps(jsonable(data), sort_keys=True).encode())
 
 
+def provenance() -> dict[str, Any]:
+    """When, from which code and on which machine a run was made: merge into a record written to a
+    file so that `record_from_json` keeps it."""
+    return {"created_at": datetime.now(timezone.utc).isoformat(), "code": code_version(), "machine": machine_info()}
+
+
 def record_run(
     store,
     kind: str,
@@ -130,14 +136,18 @@ def record_run(
     timings: dict[str, float] | None,
     data_fingerprint: str | None,
     extra: dict[str, Any] | None = None,
+    created_at: str | None = None,
+    code: dict[str, Any] | None = None,
+    machine: dict[str, Any] | None = None,
 ) -> str:
     """Store one run; returns its id ("{kind}-{UTC time}-{random}").
 
     kind: what produced it ("seqrec", "abtest", "evaluate", ...); name: the variant (model, arm ...);
-    extra may hold "segments": {segment: {metric: value}} and "curve": [{param: x, metric: y}] lists."""
+    extra may hold "segments": {segment: {metric: value}} and "curve": [{param: x, metric: y}] lists.
+    created_at / code / machine: the provenance of a run recorded elsewhere (default: here and now)."""
     if not kind or not name:
         raise ValueError("record_run needs a non-empty kind and name")
-    now = datetime.now(timezone.utc)
+    now = datetime.fromisoformat(created_at) if created_at else datetime.now(timezone.utc)
     run_id = f"{kind}-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     value = {
         "run_id": run_id,
@@ -148,8 +158,8 @@ def record_run(
         "metrics": jsonable(metrics or {}),
         "timings": jsonable(timings or {}),
         "data_fingerprint": data_fingerprint,
-        "code": code_version(),
-        "machine": machine_info(),
+        "code": code if code is not None else code_version(),
+        "machine": machine if machine is not None else machine_info(),
         "extra": jsonable(extra or {}),
     }
     store.put_record(RUN_RECORD, run_id, value)
@@ -169,8 +179,9 @@ def get_run(store, run_id: str) -> dict[str, Any] | None:
 def record_from_json(store, path: str | Path) -> list[str]:
     """Import run records a benchmark wrote: one JSON object, a list of them, or JSON lines.
 
-    Each needs "kind", "name" and "metrics" (a dict); "config", "timings", "data_fingerprint" and
-    anything else (kept under "extra") are optional. Returns the new run ids; a bad record raises
+    Each needs "kind", "name" and "metrics" (a dict); "config", "timings", "data_fingerprint",
+    provenance ("created_at" ISO time, "code", "machine") and anything else (kept under "extra")
+    are optional. Returns the new run ids; a bad record raises
     ValueError naming the file, the record (line) and the field."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -187,7 +198,7 @@ def record_from_json(store, path: str | Path) -> list[str]:
                 records.append((f"line {number}", json.loads(line)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}: line {number}: not valid JSON ({error.msg})") from error
-    known = {"kind", "name", "config", "metrics", "timings", "data_fingerprint", "extra"}
+    known = {"kind", "name", "config", "metrics", "timings", "data_fingerprint", "extra", "created_at", "code", "machine"}
     for where, record in records:
         if not isinstance(record, dict):
             raise ValueError(f"{path}: {where}: expected a JSON object, got {type(record).__name__}")
@@ -202,5 +213,8 @@ def record_from_json(store, path: str | Path) -> list[str]:
         extra.update({k: v for k, v in record.items() if k not in known})
         extra["imported_from"] = str(path)
         ids.append(record_run(store, str(record["kind"]), str(record["name"]), record.get("config") or {}, record["metrics"],
-                              record.get("timings") or {}, record.get("data_fingerprint"), extra))
+                              record.get("timings") or {}, record.get("data_fingerprint"), extra,
+                              created_at=record.get("created_at"),
+                              # a record without its own provenance did not come from this checkout
+                              code=record.get("code") or {"git_describe": "not recorded"}, machine=record.get("machine")))
     return ids

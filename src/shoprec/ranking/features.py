@@ -51,7 +51,32 @@ class ItemStats:
                 setattr(self, key, np.concatenate([arr, np.full(n - len(arr), fill, dtype=arr.dtype)]))
 
 
-def candidate_features(candidates: np.ndarray, contributions: dict[int, dict[str, float]], stats: ItemStats,
+class Contributions:
+    """Each retrieval generator's share of an item's fused score (generator -> {item: value})."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, dict[int, float]] = {}
+
+    def add(self, generator: str, items: np.ndarray, values: np.ndarray) -> None:
+        part = self._parts.setdefault(generator, {})
+        for item, value in zip(items.tolist(), values.tolist()):
+            part[item] = part.get(item, 0.0) + value
+
+    def generators(self) -> list[str]:
+        return list(self._parts)
+
+    def get(self, item: int, default: dict[str, float] | None = None) -> dict[str, float]:
+        """{generator: value} for one item (`default`, else {}, when no generator proposed it)."""
+        found = {name: part[item] for name, part in self._parts.items() if item in part}
+        return found or (default if default is not None else {})
+
+    def column(self, generator: str, items: list[int]) -> np.ndarray:
+        """(len(items),) values of one generator, 0 where it did not propose the item."""
+        part = self._parts.get(generator, {})
+        return np.fromiter((part.get(i, 0.0) for i in items), np.float32, len(items))
+
+
+def candidate_features(candidates: np.ndarray, contributions: Contributions, stats: ItemStats,
                        profile_affinity: dict[str, np.ndarray] | None, interest: np.ndarray | None,
                        item_vectors: np.ndarray | None, history_length: int, session_length: int,
                        context: dict | None) -> np.ndarray:
@@ -59,11 +84,11 @@ def candidate_features(candidates: np.ndarray, contributions: dict[int, dict[str
     m = len(candidates)
     x = np.zeros((m, len(FEATURE_NAMES)), np.float32)
     col = {name: j for j, name in enumerate(FEATURE_NAMES)}
-    for r, item in enumerate(candidates.tolist()):
-        for gen, value in contributions.get(item, {}).items():
-            j = col.get(f"gen:{gen}")
-            if j is not None:
-                x[r, j] = value
+    items = candidates.tolist()
+    for gen in contributions.generators():
+        j = col.get(f"gen:{gen}")
+        if j is not None:
+            x[:, j] = contributions.column(gen, items)
     c = candidates
     x[:, col["log_popularity"]] = np.log1p(stats.popularity[c])
     x[:, col["log_popularity_recent"]] = np.log1p(stats.popularity_recent[c])

@@ -9,7 +9,7 @@ import numpy as np
 
 from shoprec.profiles.graph import ProductGraph
 from shoprec.profiles.users import UserProfiles, price_band
-from shoprec.ranking.features import ItemStats, candidate_features
+from shoprec.ranking.features import Contributions, ItemStats, candidate_features
 from shoprec.ranking.ltr import LTRRanker
 from shoprec.recommend.generators import EMPTY, Request, _recency_weights, _top
 
@@ -67,7 +67,7 @@ class Personalisation:
         self.graph.add_items(item_ids, vectors, all_vectors)
         self.stats.extend(len(self.graph.item_ids))
 
-    def features(self, req: Request, candidates: np.ndarray, contributions: dict[int, dict[str, float]],
+    def features(self, req: Request, candidates: np.ndarray, contributions: Contributions,
                  user: str | None) -> np.ndarray:
         """Feature matrix for candidates of one request (see ranking.features.FEATURE_NAMES)."""
         i = self.profiles.user_index.get(user) if user else None
@@ -84,7 +84,7 @@ class Personalisation:
         return candidate_features(candidates, contributions, self.stats, affinity, interest,
                                   self.served.item_vectors, len(req.history), len(req.recent), req.context)
 
-    def rank(self, req: Request, candidates: np.ndarray, contributions: dict[int, dict[str, float]],
+    def rank(self, req: Request, candidates: np.ndarray, contributions: Contributions,
              user: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         """Re-order the top candidates by the learned ranker: (candidates, ranker scores or None)."""
         if self.ranker is None or not len(candidates):

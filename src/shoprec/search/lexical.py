@@ -21,7 +21,7 @@ import shutil
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,24 @@ class LexicalConfig(BaseModel):
 
 @dataclass
 class LexicalHit:
-    """One lexical match: product id, BM25 score, the words it matched and highlighted fields."""
+    """One lexical match: product id, BM25 score, the words it matched and highlighted fields.
+
+    `highlights` ({field: HTML with matched words in <mark>}) is computed on first access, so a
+    caller that shows a page of 20 out of a few hundred candidates pays for 20."""
 
     id: str
     score: float
     matched_terms: list[str] = field(default_factory=list)
-    highlights: dict[str, str] = field(default_factory=dict)
+    # field -> (display text, lowercase tokens to mark), and the index that renders them
+    marked: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, repr=False)
+    _index: "LexicalIndex | None" = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def highlights(self) -> dict[str, str]:
+        if self._index is None:
+            return {}
+        return {name: self._index._highlight(text, set(words), snippet=name == "description")
+                for name, (text, words) in self.marked.items()}
 
 
 @dataclass
@@ -230,8 +242,17 @@ class LexicalIndex:
                 doc.add_text(f"{name}_t", tokens)
                 if name in _FUZZY_FIELDS:
                     doc.add_text(f"{name}_r", tokens)
-                    stored_tokens[name] = tokens  # saves re-tokenising short fields per hit
-        doc.add_bytes("stored", orjson.dumps({**texts, "tokens": stored_tokens}))
+                stored_tokens[name] = tokens
+        # Tokens and their indexed forms are stored so that explaining a hit (matched words, marks)
+        # needs no jieba or analyzer call per hit at query time.
+        stems = self._analyzed([t for name in _TEXT_FIELDS for t in stored_tokens.get(name, "").split()])
+        stored_stems, offset = {}, 0
+        for name in _TEXT_FIELDS:
+            n = len(stored_tokens.get(name, "").split())
+            if n:
+                stored_stems[name] = " ".join(stems[offset:offset + n])
+                offset += n
+        doc.add_bytes("stored", orjson.dumps({**texts, "tokens": stored_tokens, "stems": stored_stems}))
         for depth in range(1, len(path) + 1):
             doc.add_text("category_key", category_key(path[:depth]))
             doc.add_text("category_prefix", " > ".join(path[:depth]))
@@ -385,9 +406,9 @@ class LexicalIndex:
             doc = searcher.doc(address)
             pid = doc.get_first("id")
             stored = orjson.loads(doc.get_first("stored") or b"{}")
-            matched, highlights = self._explain(terms, stored) if terms else ([], {})
+            matched, marked = self._explain(terms, stored) if terms else ([], {})
             hits.append(LexicalHit(id=pid, score=float(score) if has_text else 0.0,
-                                   matched_terms=matched, highlights=highlights))
+                                   matched_terms=matched, marked=marked, _index=self))
         return hits
 
     def facets(self, query: str, filters: SearchFilters | Mapping[str, Any] | None = None,
@@ -435,13 +456,15 @@ class LexicalIndex:
         return out
 
     # -- explanation ------------------------------------------------------------------------
-    def _explain(self, terms: list[_QueryTerm], stored: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-        """(matched words, {field: HTML with matched words in <mark>}) for one hit."""
+    def _explain(self, terms: list[_QueryTerm], stored: Mapping[str, Any]
+                 ) -> tuple[list[str], dict[str, tuple[str, frozenset[str]]]]:
+        """(matched query words, {field: (text, tokens to mark)}) for one hit."""
         from rapidfuzz.distance import OSA
 
         stem_to_word = {t.stem: t.word for t in terms if not t.fuzzy_distance}
         fuzzy_terms = [t for t in terms if t.fuzzy_distance]
         stored_tokens = stored.get("tokens") or {}
+        stored_stems = stored.get("stems")
         fields, token_lists = [], []
         for name in _TEXT_FIELDS:
             if stored.get(name):
@@ -449,30 +472,33 @@ class LexicalIndex:
                     _tokens_for_index(stored[name], self.config.drop_stopwords)
                 fields.append(name)
                 token_lists.append(tokens)
-        # One analyzer call for every field of the hit.
-        all_stems = self._analyzed([t for tokens in token_lists for t in tokens])
+        if stored_stems is not None:
+            stem_lists = [stored_stems.get(name, "").split() for name in fields]
+        else:  # an index written before stems were stored: one analyzer call for every field
+            all_stems = self._analyzed([t for tokens in token_lists for t in tokens])
+            stem_lists, offset = [], 0
+            for tokens in token_lists:
+                stem_lists.append(all_stems[offset:offset + len(tokens)])
+                offset += len(tokens)
         matched: dict[str, None] = {}
-        highlights: dict[str, str] = {}
-        offset = 0
-        for name, tokens in zip(fields, token_lists):
-            stems = all_stems[offset:offset + len(tokens)]
-            offset += len(tokens)
+        marked: dict[str, tuple[str, frozenset[str]]] = {}
+        for name, tokens, stems in zip(fields, token_lists, stem_lists):
             marked_words: set[str] = set()
-            for token, stem in zip(tokens, stems):
-                word = stem_to_word.get(stem)
-                if word is not None:
-                    marked_words.add(token)
-                    matched.setdefault(word, None)
-                    continue
-                for term in fuzzy_terms:
-                    if abs(len(term.word) - len(token)) <= term.fuzzy_distance and \
+            if not stem_to_word.keys().isdisjoint(stems):
+                for token, stem in zip(tokens, stems):
+                    word = stem_to_word.get(stem)
+                    if word is not None:
+                        marked_words.add(token)
+                        matched.setdefault(word, None)
+            for term in fuzzy_terms:
+                for token, stem in zip(tokens, stems):
+                    if token not in marked_words and abs(len(term.word) - len(token)) <= term.fuzzy_distance and \
                             min(OSA.distance(term.word, token), OSA.distance(term.word, stem)) <= term.fuzzy_distance:
                         marked_words.add(token)
                         matched.setdefault(token, None)
-                        break
             if marked_words:
-                highlights[name] = self._highlight(stored[name], marked_words, snippet=name == "description")
-        return list(matched), highlights
+                marked[name] = (stored[name], frozenset(marked_words))
+        return list(matched), marked
 
     def _highlight(self, text: str, words: set[str], snippet: bool) -> str:
         """HTML-escaped `text` with every occurrence of `words` (lowercase tokens) marked."""
