@@ -147,3 +147,17 @@ def test_typos_come_back_with_did_you_mean(api):
     assert body["did_you_mean"] == "ceramic coffee mug"
     assert body["hits"] and body["hits"][0]["product"]["category"][-1] == "Mugs"
     assert "did_you_mean" not in body["info"]
+
+
+def test_registry_runs_and_report_for_admins(api, served_engine):
+    from shoprec.evaluation.registry import record_run
+
+    _, engine = served_engine
+    record_run(engine.store, "bench_api_test", "variant-a", {"k": 10}, {"ndcg10": 0.42}, {"fit_s": 1.0}, None)
+    runs = api.get("/v1/admin/runs", params={"kind": "bench_api_test"}, headers=ADMIN).json()["runs"]
+    assert [r["name"] for r in runs] == ["variant-a"] and runs[0]["metrics"]["ndcg10"] == 0.42
+    page = api.get("/v1/admin/report", params={"kind": "bench_api_test"}, headers=ADMIN)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "variant-a" in page.text and "0.42" in page.text
+    assert "variant-a" not in api.get("/v1/admin/report", params={"kind": "other"}, headers=ADMIN).text
+    assert api.get("/v1/admin/report", headers=PUBLIC).status_code == 403

@@ -168,10 +168,11 @@ def runs(request: Request, kind: str | None = None) -> dict[str, Any]:
 @router.get("/report", response_class=HTMLResponse)
 def report(request: Request, kind: str | None = None) -> HTMLResponse:
     """The registry rendered as the same self-contained HTML report as `shoprec report`."""
+    from shoprec.evaluation.registry import list_runs
     from shoprec.evaluation.report import render_report
 
     engine = _engine(request)
-    return HTMLResponse(render_report(engine.store, kind=kind))
+    return HTMLResponse(render_report(list_runs(engine.store), kind_filter=[kind] if kind else None))
 
 
 @router.get("/experiments")
