@@ -332,7 +332,8 @@ class SequentialRecommender(Recommender):
         width = max(int((windows > 0).sum(axis=1).max(initial=0)), 1)
         windows = np.ascontiguousarray(windows[:, -width:])
         was_training = self.network.training
-        self.network.eval()
+        if was_training:  # switching modes walks every submodule: skip it when serving
+            self.network.eval()
         with torch.no_grad():
             if was_training:  # validation during fit: the weights change every epoch
                 table = self.network.items()
@@ -342,7 +343,8 @@ class SequentialRecommender(Recommender):
                 table = self._table
             hidden = self.network.encode(torch.from_numpy(windows), table)[:, -1]
             scores = (hidden @ table[1:].T).numpy()
-        self.network.train(was_training)
+        if was_training:
+            self.network.train()
         return scores.astype(np.float32, copy=False)
 
     def item_vectors(self) -> np.ndarray | None:
