@@ -164,3 +164,13 @@ def test_admin_login_shows_latest_build(page, server):
     assert page.text_content("#serving-version") == latest
     page.wait_for_selector("#events-chart svg")
     page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
+
+    # The experiment registry opens as the same HTML report `shoprec report` writes; the build
+    # that produced the serving version recorded itself there.
+    page.click("#open-report")
+    page.wait_for_selector("#report-panel:not([hidden])")
+    report = page.frame_locator("#report")
+    report.locator("header h1").wait_for(timeout=10_000)
+    assert "experiment report" in report.locator("header h1").text_content()
+    assert report.locator("#kind-build").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "admin-report.png"), full_page=True)
