@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from shoprec.data.schemas import EVENT_WEIGHTS, Event, Product
+from shoprec.ranking.features import Contributions
 from shoprec.recommend.generators import (
     ModelGenerator,
     NeighbourGenerator,
@@ -25,7 +26,6 @@ from shoprec.recommend.generators import (
     Request,
     VectorProfileGenerator,
 )
-from shoprec.ranking.features import Contributions
 from shoprec.recommend.scenarios import SCENARIOS, Scenario
 from shoprec.settings import Settings, get_settings
 from shoprec.types import Hit, RankedList

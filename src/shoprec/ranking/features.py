@@ -58,9 +58,8 @@ class Contributions:
         self._parts: dict[str, dict[int, float]] = {}
 
     def add(self, generator: str, items: np.ndarray, values: np.ndarray) -> None:
-        part = self._parts.setdefault(generator, {})
-        for item, value in zip(items.tolist(), values.tolist()):
-            part[item] = part.get(item, 0.0) + value
+        """Record one generator's (distinct) items and their shares."""
+        self._parts.setdefault(generator, {}).update(zip(items.tolist(), values.tolist()))
 
     def generators(self) -> list[str]:
         return list(self._parts)
