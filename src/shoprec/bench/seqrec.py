@@ -156,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
         with open(args.record, "a") as handle:
             from shoprec.evaluation.registry import provenance
 
+            stamp = provenance()
             for line in registry_records(record):
-                handle.write(json.dumps({**line, **provenance()}) + "\n")
+                handle.write(json.dumps({**line, **stamp}) + "\n")
     print(json.dumps(summary))
     return 0
 
