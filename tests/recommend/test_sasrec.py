@@ -95,6 +95,49 @@ def test_other_losses_learn_the_walk(loss: str) -> None:
     assert evaluate_holdout(model, split.test)["hr10"] >= 0.5
 
 
+def test_gated_ligr_blocks_learn_the_walk_and_survive_save_load(tmp_path) -> None:
+    split = planted_split()
+    model = SASRec(**{**FAST, "block": "ligr", "ffn_factor": 2}).fit(split.train, valid=split.valid)
+    assert evaluate_holdout(model, split.test)["hr10"] >= 0.6
+    model.save(tmp_path / "ligr")
+    loaded = Recommender.load(tmp_path / "ligr")
+    users = np.arange(5)
+    np.testing.assert_allclose(loaded.score(users, split.test.history), model.score(users, split.test.history), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_both_training_precisions_learn_the_walk(precision: str) -> None:
+    split = planted_split()
+    model = SASRec(**{**FAST, "precision": precision}).fit(split.train, valid=split.valid)
+    assert model.fit_report["precision"] == precision
+    assert evaluate_holdout(model, split.test)["hr10"] >= 0.6
+    # training arithmetic only: the served scores are float32
+    assert model.score(np.arange(3), split.test.history).dtype == np.float32
+
+
+def test_weight_averaging_keeps_the_averaged_weights_and_learns_the_walk() -> None:
+    split = planted_split()
+    raw = SASRec(**{**FAST, "ema_decay": None}).fit(split.train)
+    averaged = SASRec(**{**FAST, "ema_decay": 0.9}).fit(split.train)
+    raw_ids = raw.network.items.ids.weight
+    averaged_ids = averaged.network.items.ids.weight
+    assert not torch.allclose(raw_ids, averaged_ids)
+    assert evaluate_holdout(averaged, split.test)["hr10"] >= 0.6
+
+
+def test_refit_trains_the_selected_epochs_on_training_plus_validation_targets(caplog: pytest.LogCaptureFixture) -> None:
+    split = planted_split()
+    with caplog.at_level(logging.INFO, logger="shoprec.recommend.sasrec"):
+        model = SASRec(**{**FAST, "refit_with_valid": True}).fit(split.train, valid=split.valid)
+    report = model.fit_report
+    assert 0 < report["best_epoch"] <= report["epochs"] and report["refit_epochs"] == report["best_epoch"]
+    refit_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sasrec refit epoch=")]
+    assert len(refit_lines) == report["best_epoch"]
+    assert evaluate_holdout(model, split.test)["hr10"] >= 0.6
+    # without validation targets there is nothing to select or refit on
+    assert "refit_epochs" not in SASRec(**{**FAST, "epochs": 2, "refit_with_valid": True}).fit(split.train).fit_report
+
+
 def test_attributes_are_used_only_when_asked_for() -> None:
     split = planted_split()
     assert SASRec(**{**FAST, "epochs": 1}).fit(split.train).network.items.has_attributes

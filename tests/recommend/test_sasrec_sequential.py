@@ -22,3 +22,15 @@ def test_bucketed_batches_cover_every_row_once_and_group_similar_lengths() -> No
     np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(1000))
     spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
     assert spread < 10  # a random split would give ~45
+
+
+def test_retained_heap_applies_on_glibc_and_memory_still_works() -> None:
+    import platform
+
+    from shoprec.recommend.heap import retained_heap
+
+    with retained_heap() as applied:
+        blocks = [np.ones(4_000_000) for _ in range(3)]  # 32 MB each: above glibc's mmap threshold
+        del blocks
+        assert applied == (platform.libc_ver()[0] == "glibc")
+    assert np.ones(4_000_000).sum() == 4_000_000  # allocation after the defaults are restored

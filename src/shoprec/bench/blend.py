@@ -203,7 +203,10 @@ def fit_models(names: list[str], train, valid, log) -> tuple[dict[str, Any], dic
     models, times = {}, {}
     for name in names:
         t0 = time.perf_counter()
-        models[name] = registry.create(name).fit(train, valid)
+        # the blend learns from the validation requests: no model may have trained on their targets
+        fields = registry.model_class(name).config_class.model_fields
+        config = {"refit_with_valid": False} if "refit_with_valid" in fields else {}
+        models[name] = registry.create(name, **config).fit(train, valid)
         times[name] = round(time.perf_counter() - t0, 1)
         log(f"fitted {name} in {times[name]}s")
     return models, times

@@ -196,13 +196,13 @@ def validation_ndcg10(model: "Recommender", valid: object) -> float | None:
 class FitLog:
     """Progress lines for a model's fit (epoch, loss, validation NDCG@10, elapsed), via logging.
 
-    Also remembers the best validation figure so callers (the benchmark) need not recompute it."""
+    `label` (default: the model name) starts each line, e.g. "sasrec refit"."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, label: str | None = None):
         import logging
 
         self.logger = logging.getLogger(f"shoprec.recommend.{name}")
-        self.name = name
+        self.name = label or name
         self.start = time.perf_counter()
 
     def elapsed(self) -> float:
