@@ -284,6 +284,8 @@ class SequentialRecommender(Recommender):
         lengths = (inputs_all > 0).sum(axis=1)
         optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         averaged = copy.deepcopy(trained) if cfg.ema_decay else None
+        if averaged is not None:
+            averaged_parameters, trained_parameters = list(averaged.parameters()), list(trained.parameters())
 
         from shoprec.evaluation.protocols import FitLog, validation_ndcg10
 
@@ -305,7 +307,7 @@ class SequentialRecommender(Recommender):
                 optimizer.step()
                 if averaged is not None:
                     with torch.no_grad():
-                        torch._foreach_lerp_(list(averaged.parameters()), list(trained.parameters()), 1 - cfg.ema_decay)
+                        torch._foreach_lerp_(averaged_parameters, trained_parameters, 1 - cfg.ema_decay)
                 total += loss.item() * len(rows)
                 count += len(rows)
             fields: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1)}
