@@ -140,8 +140,35 @@ def _build_into(version, products, events, settings: Settings, config: BuildConf
     if len(data) >= config.min_events_for_models:
         _build_models(version, train, item_vectors, config)
         build_personalisation(version, data, train, holdout, products, item_vectors, settings)
+        if max(settings.recommend.precompute_users, settings.recommend.precompute_items) > 0 and \
+                settings.recommend.exploration_share <= 0:
+            with version.step("precompute") as rec:
+                _precompute_feeds(root, settings, rec)
     else:
         version.manifest["steps"]["models"] = {"skipped": f"fewer than {config.min_events_for_models} interactions"}
+
+
+def _precompute_feeds(root: Path, settings: Settings, rec: dict) -> None:
+    """Home feeds of the most active users and similar-item lists of the most popular items, as
+    serving would compute them (see `Engine.precompute`)."""
+    from shoprec.engine import Engine, Served
+
+    engine = Engine(settings, store=_NoStore())
+    engine._served = Served.load(root)
+    for scenario, limit in (("home", settings.recommend.precompute_users), ("similar", settings.recommend.precompute_items)):
+        if limit <= 0:
+            continue
+        t0 = time.perf_counter()
+        feeds = engine.precompute(scenario)
+        feeds.save(root / "recommend")
+        rec[scenario] = {"subjects": len(feeds.subjects), "k": feeds.k, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+class _NoStore:
+    """The precompute step reads artifacts only; a store call there is a bug."""
+
+    def __getattr__(self, name: str):
+        raise RuntimeError(f"precompute must not touch the store (called {name})")
 
 
 def _build_search(path: Path, products, events, data, settings: Settings, rec: dict) -> np.ndarray:

@@ -7,7 +7,9 @@ event, and `reload()` swaps to a newer version atomically (one reference assignm
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -27,8 +29,11 @@ from shoprec.recommend.generators import (
     VectorProfileGenerator,
 )
 from shoprec.recommend.scenarios import SCENARIOS, Scenario
+from shoprec.result_cache import ResultCache, pack, unpack
 from shoprec.settings import Settings, get_settings
 from shoprec.types import Hit, RankedList
+
+log = logging.getLogger("shoprec.engine")
 
 RRF_K = 60.0
 RECENT_ITEMS = 20
@@ -65,6 +70,11 @@ class Served:
     generators: dict[str, Any] = field(default_factory=dict)
     searcher: Any = None
     personalisation: Any = None
+    precomputed: dict[str, "PrecomputedFeeds"] = field(default_factory=dict)  # scenario -> lists
+    stale_subjects: set[str] = field(default_factory=set)  # items whose precomputed lists a catalog change retired
+    # Bumped by every catalog or rules change: cached answers computed before it are stale.
+    catalog_epoch: int = 0
+    results: ResultCache = field(default_factory=lambda: ResultCache(0))
 
     @classmethod
     def empty(cls) -> "Served":
@@ -117,6 +127,9 @@ class Served:
 
             served.personalisation = Personalisation.load(path / "personalisation", served)
             served.generators.update(served.personalisation.generators())
+        for file in sorted(rec.glob("precomputed_*.npz")):
+            feeds = PrecomputedFeeds.load(file)
+            served.precomputed[feeds.scenario] = feeds
         return served
 
     def _index_catalog(self) -> None:
@@ -129,6 +142,17 @@ class Served:
             if product is not None:
                 self.available[i] = bool(product.get("available", True))
                 self.leaf_category[i] = (product.get("category") or [""])[-1]
+
+    def retire_precomputed(self, ids: list[str], vectors: np.ndarray | None, neighbours: int = 50) -> None:
+        """Item-page lists a catalog change may alter: the changed items' own, and those of their
+        nearest neighbours by language-model vector, where a new or edited product would show up.
+        Home feeds stay: they drop to the live path once they hold an unavailable item."""
+        stale = set(ids)
+        if vectors is not None and self.item_vectors is not None and len(vectors) and len(self.item_vectors):
+            sims = np.asarray(vectors, np.float32) @ self.item_vectors.T
+            n = min(neighbours, sims.shape[1])
+            stale.update(self.item_ids[j] for j in np.argpartition(-sims, n - 1, axis=1)[:, :n].ravel().tolist())
+        self.stale_subjects |= stale
 
     def add_items(self, products: list[Product], vectors: np.ndarray | None) -> None:
         """Give newly ingested products an index (cold start: content neighbours, no retrain)."""
@@ -158,6 +182,9 @@ class Engine:
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
+        # Bumped by each event of a user: cached answers for that user computed before it are stale.
+        self._user_epoch: Counter = Counter()
+        self.precomputed_answers = 0  # requests answered from the build's precomputed lists
         self._rng = np.random.default_rng()
         self.scenarios: dict[str, Scenario] = dict(SCENARIOS)
         for name, spec in self.settings.recommend.scenarios.items():
@@ -187,13 +214,24 @@ class Engine:
         if path.name == self._served.version:
             return False
         served = Served.load(path)  # loaded fully before the swap: requests never see a half version
+        served.results = ResultCache(self.settings.service.result_cache_size)
         self._apply_rules(served)
+        if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
+            t0 = time.perf_counter()
+            warmed = served.searcher.warm()
+            log.info("retrieved %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
+        first = self._served.version is None
         self._served = served
+        if first:
+            settle_memory()
+        else:  # once requests still holding the previous version have finished
+            threading.Timer(5.0, settle_memory).start()
         return True
 
     def reload_rules(self) -> None:
         """Re-read merchandising rules from the store (after an admin edits them)."""
         self._apply_rules(self._served)
+        self._served.catalog_epoch += 1
 
     def _apply_rules(self, served: "Served") -> None:
         from shoprec.search.rules import load_rules
@@ -213,10 +251,13 @@ class Engine:
 
         return pseudonymize(str(user), self.settings.pseudonym_key)
 
-    def _request(self, served: Served, user: str | None, seeds: list[str], context: dict | None) -> Request:
+    def _stamp(self, served: Served, pid: str | None) -> tuple[int, int]:
+        """What a cached answer for `pid` depends on besides the version: (catalog epoch, user epoch)."""
+        return served.catalog_epoch, (self._user_epoch.get(pid, 0) if pid else 0)
+
+    def _request(self, served: Served, pid: str | None, seeds: list[str], context: dict | None) -> Request:
         req = Request(context=dict(context or {}))
-        if user:
-            pid = self.pseudonym(user)
+        if pid:
             req.user_index = served.user_index.get(pid)
             if req.user_index is not None and req.user_index < len(served.sequences):
                 req.history = served.sequences[req.user_index].astype(np.int64)
@@ -246,11 +287,33 @@ class Engine:
         served = self._served
         if not served.item_ids:
             return RankedList(hits=[], info={"scenario": scenario, "version": served.version})
-        req = self._request(served, user, seeds, context)
+        pid = self.pseudonym(user) if user else None
+        # Exploration is random per request, so its answers are never reused.
+        reuse = self.settings.recommend.exploration_share <= 0
+        key = ("recommend", scenario, pid, item, tuple(cart or ()), k, _context_key(context))
+        stamp = self._stamp(served, pid)
+        if reuse:
+            cached = served.results.get(key, stamp)
+            if cached is not None:
+                return unpack(cached, served.products.get)
+        req = self._request(served, pid, seeds, context)
         if spec.needs and not len(req.seeds) and scenario != "cart":
             return RankedList(hits=[], info={"scenario": scenario, "version": served.version, "unknown_item": True})
+        feeds = served.precomputed.get(scenario)
+        if reuse and feeds is not None and not stamp[1] and not context and not cart:
+            # Home feeds are per user (no item); item-page lists are per item, for anonymous calls.
+            subject = (item if not pid else None) if spec.needs == "item" else (pid if not item else None)
+            row = feeds.lookup(subject, k) if subject not in served.stale_subjects else None
+            if row is not None and served.available[row[0]].all():
+                self.precomputed_answers += 1
+                return self._precomputed_list(served, scenario, req, *row)
+        result = self._rank(served, spec, req, pid, k)
+        if reuse:
+            served.results.put(key, stamp, pack(result))
+        return result
 
-        pid = self.pseudonym(user) if user else None
+    def _rank(self, served: Served, spec: Scenario, req: Request, pid: str | None, k: int) -> RankedList:
+        """The live path: generators, filters, ranker, diversity, explanations."""
         candidates, relevance, contributions = rank_candidates(served, spec, req, pid)
         lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
         chosen = mmr(candidates, served.item_vectors, k, lam)
@@ -260,7 +323,55 @@ class Engine:
             if i in explored:
                 hit.reason = "something new for you to discover"
                 hit.sources["exploration"] = 1.0
-        return RankedList(hits=hits, total=len(candidates), info={"scenario": scenario, "version": served.version})
+        return RankedList(hits=hits, total=len(candidates), info={"scenario": spec.name, "version": served.version})
+
+    def _precomputed_list(self, served: Served, scenario: str, req: Request, items: np.ndarray, scores: np.ndarray,
+                          sources: list[dict[str, float]], total: int) -> RankedList:
+        hits = [self._hit(served, int(i), float(score), src, req) for i, score, src in zip(items, scores, sources)]
+        return RankedList(hits=hits, total=total, info={"scenario": scenario, "version": served.version,
+                                                        "precomputed": True})
+
+    def precompute(self, scenario: str = "home", k: int | None = None, limit: int | None = None) -> "PrecomputedFeeds":
+        """The scenario's list, as serving would compute it, for the most active known users (home)
+        or the most popular items (item-page scenarios such as similar), anonymous and without a session.
+
+        Run by the build (the offline role) against the version it just wrote; serving answers
+        from it until the user sends an event or the catalog changes."""
+        served = self._served
+        k = k or self.settings.recommend.default_k
+        spec = self.scenarios[scenario]
+        if spec.needs == "item":
+            limit = self.settings.recommend.precompute_items if limit is None else limit
+            popularity = served.generators["popular"].popularity[: len(served.item_ids)]
+            order = np.argsort(-popularity, kind="stable")[:limit].tolist()
+            subjects = [served.item_ids[i] for i in order if served.item_ids[i] in served.products]
+        else:
+            limit = self.settings.recommend.precompute_users if limit is None else limit
+            lengths = np.fromiter((len(s) for s in served.sequences), np.int64, len(served.sequences))
+            by_index = {i: pid for pid, i in served.user_index.items()}
+            subjects = [by_index[i] for i in np.argsort(-lengths, kind="stable")[:limit].tolist()
+                        if lengths[i] and i in by_index]
+        names: dict[str, int] = {}
+        items = np.full((len(subjects), k), -1, np.int32)
+        scores = np.zeros((len(subjects), k), np.float32)
+        totals = np.zeros(len(subjects), np.int64)
+        cells: list[tuple[int, int, int, float]] = []
+        t0 = time.perf_counter()
+        for row, subject in enumerate(subjects):
+            if row and row % 5000 == 0:
+                log.info("precompute %s: %d of %d in %.0fs", scenario, row, len(subjects), time.perf_counter() - t0)
+            pid, seeds = (None, [subject]) if spec.needs == "item" else (subject, [])
+            result = self._rank(served, spec, self._request(served, pid, seeds, None), pid, k)
+            totals[row] = result.total
+            for slot, hit in enumerate(result.hits):
+                items[row, slot] = served.item_index[hit.id]
+                scores[row, slot] = hit.score
+                for name, value in hit.sources.items():
+                    cells.append((row, slot, names.setdefault(name, len(names)), value))
+        sources = np.zeros((len(subjects), k, max(len(names), 1)), np.float32)
+        for row, slot, g, value in cells:
+            sources[row, slot, g] = value
+        return PrecomputedFeeds(scenario, subjects, items, scores, sources, list(names), totals)
 
     def similar(self, item: str, k: int = 20) -> RankedList:
         return self.recommend(None, "similar", k=k, item=item)
@@ -281,7 +392,22 @@ class Engine:
         served = self._served
         if served.searcher is None:
             return RankedList(hits=[], info={"query": query, "version": served.version})
-        profile = self._search_profile(served, user, context) if user else None
+        pid = self.pseudonym(user) if user else None
+        key = ("search", query, pid, repr(filters), k, offset, _context_key(context), sort)
+        stamp = self._stamp(served, pid)
+        cached = served.results.get(key, stamp)
+        if cached is not None:
+            result = unpack(cached, served.products.get)
+        else:
+            result = self._search(served, query, pid, filters, k, offset, context, sort)
+            served.results.put(key, stamp, pack(result))
+        if result.info.get("zero_result") and query.strip():
+            self._log_zero_result(query)
+        return result
+
+    def _search(self, served: Served, query: str, pid: str | None, filters, k: int, offset: int,
+                context: dict | None, sort: str) -> RankedList:
+        profile = self._search_profile(served, pid, context) if pid else None
         if sort == "relevance":
             result = served.searcher.search(query, user_profile=profile, filters=filters, k=k, offset=offset)
         else:
@@ -296,8 +422,6 @@ class Engine:
             result.hits = (sorted(known, key=lambda h: h.product[key], reverse=reverse) + unknown)[offset:offset + k]
         result.info.setdefault("version", served.version)
         result.info["sort"] = sort
-        if result.info.get("zero_result") and query.strip():
-            self._log_zero_result(query)
         return result
 
     def _log_zero_result(self, query: str) -> None:
@@ -310,9 +434,9 @@ class Engine:
             record = {"count": int(record.get("count", 0)) + 1, "last": datetime.now(timezone.utc).isoformat()}
             self.store.put_record("zero_result", key, record)
 
-    def _search_profile(self, served: Served, user: str, context: dict | None) -> dict[str, Any] | None:
+    def _search_profile(self, served: Served, pid: str, context: dict | None) -> dict[str, Any] | None:
         """The user's language-model interest vector and category affinities, for personalised ranking."""
-        req = self._request(served, user, [], context)
+        req = self._request(served, pid, [], context)
         history = np.concatenate([req.history, req.recent])[-50:]
         if not len(history):
             return None
@@ -339,6 +463,7 @@ class Engine:
         with self._lock:
             for e in stored:
                 self._last_seen[e.user_id] = now
+                self._user_epoch[e.user_id] += 1
                 if e.item_id and EVENT_WEIGHTS.get(e.type.value, 0) > 0:
                     self._recent[e.user_id].append(e.item_id)
                     product = self._served.products.get(e.item_id) or {}
@@ -358,6 +483,8 @@ class Engine:
         served.add_items(products, vectors)
         if served.personalisation is not None:
             served.personalisation.add_items([p.id for p in products], vectors, served.item_vectors)
+        served.retire_precomputed([p.id for p in products], vectors)
+        served.catalog_epoch += 1
         return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
 
     def delete_products(self, ids: list[str]) -> int:
@@ -369,6 +496,8 @@ class Engine:
             served.products.pop(item, None)
             if item in served.item_index:
                 served.available[served.item_index[item]] = False
+        served.retire_precomputed(list(ids), None)
+        served.catalog_epoch += 1
         return removed
 
     def forget_user(self, user: str) -> dict[str, Any]:
@@ -379,6 +508,7 @@ class Engine:
             self._recent.pop(pid, None)
             self._counters.pop(pid, None)
             self._last_seen.pop(pid, None)
+            self._user_epoch[pid] += 1
         served = self._served
         if pid in served.user_index:
             i = served.user_index.pop(pid)
@@ -386,6 +516,8 @@ class Engine:
                 served.sequences[i] = np.zeros(0, np.int32)
         if served.personalisation is not None:
             served.personalisation.forget(pid)
+        for feeds in served.precomputed.values():
+            feeds.forget(pid)
         return {"user": pid, "rows_removed": removed}
 
     # -- profiles and stats ----------------------------------------------------------------------
@@ -424,12 +556,83 @@ class Engine:
             "users_indexed": len(served.user_index),
             "generators": sorted(served.generators),
             "online_users": len(self._recent),
+            "result_cache": served.results.stats(),
+            "precomputed_answers": self.precomputed_answers,
+            "search_candidate_cache": served.searcher._retrieved.stats() if served.searcher is not None else None,
             "store": self.store.counts(),
         }
 
     def close(self) -> None:
         self.store.close()
 
+
+
+def settle_memory() -> None:
+    """Collect everything once, then freeze what survives (the served version) out of the collector.
+
+    A version is millions of long-lived objects: left to the collector, every full collection
+    paused serving for 100-500 ms. Frozen, they are never walked again; the unfreeze first lets
+    this one collection free the previous version, which reference cycles keep alive otherwise."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def _context_key(context: dict | None) -> tuple:
+    return tuple(sorted((str(k), str(v)) for k, v in (context or {}).items()))
+
+
+@dataclass
+class PrecomputedFeeds:
+    """One scenario's top-k per subject (a user's pseudonym, or an item id for item-page scenarios),
+    computed by the build: item indices, scores and per-generator contributions, (subjects, k) and
+    (subjects, k, generators); -1 pads short lists."""
+
+    scenario: str
+    subjects: list[str]
+    items: np.ndarray
+    scores: np.ndarray
+    sources: np.ndarray
+    source_names: list[str]
+    totals: np.ndarray
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = {subject: row for row, subject in enumerate(self.subjects)}
+
+    @property
+    def k(self) -> int:
+        return int(self.items.shape[1])
+
+    def lookup(self, subject: str | None, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]], int] | None:
+        """(items, scores, contributions per item, total candidates) for this subject, or None."""
+        row = self.rows.get(subject) if subject and k == self.k else None
+        if row is None:
+            return None
+        n = int((self.items[row] >= 0).sum())
+        sources = [{self.source_names[g]: float(v) for g, v in enumerate(cells) if v}
+                   for cells in self.sources[row, :n].tolist()]
+        return self.items[row, :n], self.scores[row, :n], sources, int(self.totals[row])
+
+    def forget(self, subject: str) -> None:
+        """Drop one subject's list (a forgotten user's feed is personal data)."""
+        row = self.rows.pop(subject, None)
+        if row is not None:
+            self.items[row] = -1
+            self.scores[row] = 0.0
+            self.sources[row] = 0.0
+
+    def save(self, folder: Path) -> None:
+        np.savez(folder / f"precomputed_{self.scenario}.npz", scenario=self.scenario,
+                 subjects=np.asarray(self.subjects, dtype=str), items=self.items,
+                 scores=self.scores, sources=self.sources, source_names=np.asarray(self.source_names, dtype=str),
+                 totals=self.totals)
+
+    @classmethod
+    def load(cls, path: Path) -> "PrecomputedFeeds":
+        data = np.load(path)
+        return cls(str(data["scenario"]), data["subjects"].tolist(), data["items"], data["scores"], data["sources"],
+                   data["source_names"].tolist(), data["totals"])
 
 
 def limit_compute_threads(threads: int) -> None:

@@ -28,6 +28,11 @@ class RecommendSettings(BaseModel):
     default_k: int = 20
     mmr_lambda: float = 0.95  # MMR trade-off (shoprec bench blend: λ=0.95 keeps NDCG within about 2%)
     exploration_share: float = 0.0
+    # The build computes the home feed of this many most active users, and the similar items of this
+    # many most popular items, ahead of time; serving answers from them until the user's first event
+    # or a catalog change (0: compute on request).
+    precompute_users: int = 50_000
+    precompute_items: int = 20_000
     # Extra or overriding scenarios: {name: {generators: {generator: weight}, exclude_seen: ..., ...}}
     # (fields of shoprec.recommend.scenarios.Scenario), e.g. [recommend.scenarios.gifts] in shoprec.toml.
     scenarios: dict[str, dict] = Field(default_factory=dict)
@@ -46,6 +51,9 @@ class ServiceSettings(BaseModel):
     # only add hand-off and contention (numpy's OpenBLAS and torch's OpenMP pools fighting raised the
     # demo shop's home-slot p99 from 7 ms to 110 ms). Scale with concurrent requests and --workers.
     compute_threads: int = 1
+    # Answers kept for reuse per serving process (an entry dies with its user's next event, any
+    # catalog change, or the next version); kept as JSON bytes, 3-8 KB each at k = 20. 0 disables.
+    result_cache_size: int = 10_000
 
 
 class Settings(BaseSettings):

@@ -44,6 +44,41 @@ def test_manifest_records_every_step(demo_engine):
         assert blend["why"] or blend["heldout_ndcg10_blend"] <= blend["heldout_ndcg10_rrf"]
 
 
+def _fresh_precomputed_user(shop, engine) -> str:
+    rows = engine._served.precomputed["home"].rows
+    return next(u.id for u in shop.users
+                if engine.pseudonym(u.id) in rows and not engine._user_epoch.get(engine.pseudonym(u.id)))
+
+
+def _assert_same_lists(answer, live):
+    # The build scored with its own thread count, so near-ties may come out in another order.
+    assert len(set(answer.ids) & set(live.ids)) >= 0.9 * len(live.ids) and abs(answer.total - live.total) <= 2
+    ours, theirs = {h.id: h for h in answer.hits}, {h.id: h for h in live.hits}
+    for item in set(ours) & set(theirs):
+        a, b = ours[item], theirs[item]
+        assert a.score == pytest.approx(b.score, rel=1e-3) and a.reason == b.reason
+        assert a.sources == pytest.approx({k: v for k, v in b.sources.items() if v}, rel=1e-3)
+
+
+def test_precomputed_lists_are_what_the_live_path_answers(demo_engine):
+    shop, engine = demo_engine
+    served = engine._served
+    home, similar = served.precomputed["home"], served.precomputed["similar"]
+    assert len(home.subjects) >= 10 and len(similar.subjects) >= 10
+    assert home.k == similar.k == engine.settings.recommend.default_k
+    user = _fresh_precomputed_user(shop, engine)
+    answer = engine.recommend(user, "home", k=home.k)
+    assert answer.info.get("precomputed") is True
+    pid = engine.pseudonym(user)
+    _assert_same_lists(answer, engine._rank(served, engine.scenarios["home"], engine._request(served, pid, [], None),
+                                            pid, home.k))
+    item = similar.subjects[0]
+    answer = engine.recommend(None, "similar", item=item, k=similar.k)
+    assert answer.info.get("precomputed") is True
+    _assert_same_lists(answer, engine._rank(served, engine.scenarios["similar"],
+                                            engine._request(served, None, [item], None), None, similar.k))
+    assert not engine.recommend(user, "similar", item=item, k=similar.k).info.get("precomputed")  # a shopper's own
+
 def test_every_scenario_answers_with_reasons(demo_engine):
     shop, engine = demo_engine
     user = shop.users[0].id
@@ -101,13 +136,26 @@ def test_new_product_is_searchable_and_recommendable_at_once(demo_engine):
     base = shop.products[7]
     twin = Product(id="cold-start-1", title=base.title + " Pro", description=base.description, category=base.category,
                    brand=base.brand, price=base.price, language=base.language)
+    assert "cold-start-1" not in engine.search(twin.title, k=10).ids  # now a reusable answer...
+    precomputed = engine._served.precomputed["similar"]
+    assert base.id in precomputed.rows and engine.recommend(None, "similar", item=base.id, k=20).info.get("precomputed")
+    vectors = engine._served.item_vectors
+    unrelated = min(precomputed.subjects, key=lambda i: float(vectors[engine._served.item_index[i]]
+                                                              @ vectors[engine._served.item_index[base.id]]))
     engine.upsert_products([twin])
-    assert "cold-start-1" in engine.search(twin.title, k=10).ids
-    assert "cold-start-1" in engine.recommend(None, "similar", item=base.id, k=20).ids
+    assert "cold-start-1" in engine.search(twin.title, k=10).ids  # ...that the upsert retired
+    similar = engine.recommend(None, "similar", item=base.id, k=20)
+    assert "cold-start-1" in similar.ids and not similar.info.get("precomputed")  # the twin's neighbourhood is live
+    assert engine.recommend(None, "similar", item=unrelated, k=20).info.get("precomputed")  # the rest stays precomputed
 
 
 def test_search_finds_products_and_forget_user_removes_everything(demo_engine):
     shop, engine = demo_engine
+    feeds = engine._served.precomputed["home"]
+    forgotten = next(u.id for u in shop.users if engine.pseudonym(u.id) in feeds.rows)
+    row = feeds.rows[engine.pseudonym(forgotten)]
+    engine.forget_user(forgotten)
+    assert engine.pseudonym(forgotten) not in feeds.rows and (feeds.items[row] == -1).all()
     product = shop.products[11]
     assert product.id in engine.search(product.title, k=5).ids
     user = shop.users[2].id
@@ -118,3 +166,68 @@ def test_search_finds_products_and_forget_user_removes_everything(demo_engine):
     assert profile["session_items"] == [] and profile.get("interactions", 0) == 0
     events = engine.store.read_events()
     assert engine.pseudonym(user) not in set(events.column("user_id").to_pylist())
+
+
+def test_reused_answers_end_with_the_users_next_event(demo_engine):
+    shop, engine = demo_engine
+    user = _fresh_precomputed_user(shop, engine)
+    cache = engine._served.results
+
+    def reused(call) -> tuple[object, bool]:
+        hits = cache.hits
+        return call(), cache.hits == hits + 1
+
+    first = engine.recommend(user, "home", k=7)
+    again, was_reused = reused(lambda: engine.recommend(user, "home", k=7))
+    assert was_reused and again.ids == first.ids and [h.reason for h in again.hits] == [h.reason for h in first.hits]
+    assert again.hits[0].product == engine._served.products[first.ids[0]]  # products come back with the answer
+    query = shop.products[3].title
+    searched = engine.search(query, user=user, k=5)
+    again, was_reused = reused(lambda: engine.search(query, user=user, k=5))
+    assert was_reused and again.ids == searched.ids and again.facets == searched.facets
+    clicked = first.ids[0]
+    engine.record_events([Event(event_id="reuse-click-1", user_id=user, item_id=clicked, type="click", timestamp=_now())])
+    after, was_reused = reused(lambda: engine.recommend(user, "home", k=7))
+    assert not was_reused and clicked not in after.ids
+    assert not reused(lambda: engine.search(query, user=user, k=5))[1]
+    other = next(u.id for u in shop.users if u.id != user)
+    engine.recommend(other, "home", k=7)
+    assert reused(lambda: engine.recommend(other, "home", k=7))[1]  # other shoppers keep theirs
+
+
+def test_past_queries_are_embedded_at_build(demo_engine, monkeypatch):
+    _, engine = demo_engine
+    encoder = engine._served.searcher.encoder
+    known = encoder._known_queries
+    assert len(known) >= 10
+    query, vector = next(iter(known.items()))
+    np.testing.assert_allclose(vector, encoder.inner.encode_queries([query])[0], atol=1e-5)
+    calls = []
+    monkeypatch.setattr(encoder.inner, "encode_queries", lambda texts: calls.append(list(texts)))
+    engine._served.searcher.search(query, k=5)
+    assert not calls  # served from the build's vectors, without the language model
+    fresh = Engine.open(engine.settings)  # (earlier tests changed the catalog, which retires warmed candidates)
+    try:
+        searcher = fresh._served.searcher
+        assert searcher.frequent_queries[0] in known and len(searcher._retrieved) >= len(searcher.frequent_queries)
+        searcher.search(searcher.frequent_queries[0], k=5)
+        assert searcher._retrieved.stats()["hits"] == 1  # retrieved before the version was served
+    finally:
+        fresh.close()
+
+
+def test_settling_memory_frees_the_previous_version(demo_engine):
+    import gc
+    import weakref
+
+    from shoprec.engine import Served, settle_memory
+
+    engine = Engine.open(demo_engine[1].settings)
+    try:
+        assert gc.get_freeze_count() > 0  # the loaded version is out of the collector's way
+        previous = weakref.ref(engine._served)
+        engine._served = Served.empty()  # what a swap does, then settles once requests are done
+        settle_memory()
+        assert previous() is None  # its reference cycles did not keep it alive
+    finally:
+        engine.close()

@@ -95,6 +95,18 @@ def test_other_losses_learn_the_walk(loss: str) -> None:
     assert evaluate_holdout(model, split.test)["hr10"] >= 0.5
 
 
+def test_full_softmax_over_a_large_catalogue_falls_back_to_sampled_and_still_learns(monkeypatch) -> None:
+    import torch.nn.functional as F
+
+    split = planted_split()
+    widths = []
+    cross_entropy = F.cross_entropy
+    monkeypatch.setattr(F, "cross_entropy", lambda logits, *a, **kw: widths.append(logits.shape[1]) or cross_entropy(logits, *a, **kw))
+    model = SASRec(**{**FAST, "loss": "ce", "ce_max_items": 10, "negatives": 64, "epochs": 15}).fit(split.train, valid=split.valid)
+    assert widths and set(widths) == {1 + 64}  # the positive and 64 shared negatives, never every item
+    assert evaluate_holdout(model, split.test)["hr10"] >= 0.5
+
+
 def test_gated_ligr_blocks_learn_the_walk_and_survive_save_load(tmp_path) -> None:
     split = planted_split()
     model = SASRec(**{**FAST, "block": "ligr", "ffn_factor": 2}).fit(split.train, valid=split.valid)

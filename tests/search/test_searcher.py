@@ -160,6 +160,22 @@ def test_save_load_roundtrip_and_embeddings(built):
     assert searcher.build_info()["products"] == len(CATALOG)
 
 
+def test_reused_candidates_answer_like_a_fresh_retrieval(built):
+    from shoprec.result_cache import ResultCache
+
+    searcher, root, settings = built
+    fresh = Searcher.load(root / "search", settings=settings)
+    fresh._retrieved, fresh._facets_of = ResultCache(0), ResultCache(0)  # retrieve every time
+    profiles = [None, {"categories": {"Bottles": 5.0}}, {"categories": {"Kettles": 2.0, "Cookware": 1.0}}]
+    for query in ("stainless steel", "wireless earbuds", "无线耳机"):
+        for profile in profiles:  # the second shopper reuses what the first one's query retrieved
+            reused, again = searcher.search(query, user_profile=profile, k=5), fresh.search(query, user_profile=profile, k=5)
+            assert reused.ids == again.ids, (query, profile)
+            assert [h.score for h in reused.hits] == pytest.approx([h.score for h in again.hits])
+            assert [h.highlights for h in reused.hits] == [h.highlights for h in again.hits]
+            assert reused.facets == again.facets
+    assert searcher._retrieved.stats()["hits"] >= 6
+
 def test_personalisation_moves_preferred_category_up(built):
     searcher, _, _ = built
     plain = searcher.search("stainless steel", k=10).ids

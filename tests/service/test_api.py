@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -22,7 +23,7 @@ def api(served_engine):
 
 def test_ready_and_version_metric(api, served_engine):
     version = served_engine[1].version
-    assert api.get("/readyz").json() == {"ready": True, "version": version, "detail": ""}
+    assert api.get("/readyz").json() == {"ready": True, "version": version, "detail": "", "worker": os.getpid()}
     assert f'shoprec_artifact_info{{version="{version}"}} 1.0' in api.get("/metrics").text
 
 

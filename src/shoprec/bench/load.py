@@ -39,10 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=None, help="shoppers (default: events / 50)")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent connections of the load driver")
-    parser.add_argument("--rate", type=float, default=0.0, help="target requests/s (0: as fast as the server answers)")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="upper bound on requests per phase")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=64, help="connections of the load driver")
+    parser.add_argument("--rate", type=float, default=500.0,
+                        help="offered requests/s, Poisson arrivals over the connections (0: closed loop, each "
+                             "connection sends its next request as soon as the last one is answered)")
+    parser.add_argument("--max-requests", type=int, default=2_000_000, help="upper bound on requests per phase")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (one per core)")
     parser.add_argument("--workdir", type=Path, default=Path("shoprec-data/bench-load"),
                         help="where the demo shop, store and artifacts live (reused when the scale matches)")
     parser.add_argument("--models", default=None, help="models to build (default: the build's defaults)")
@@ -175,6 +177,8 @@ def free_port() -> int:
 
 
 def start_server(settings: Settings, port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """Start `shoprec serve` and wait until every worker answers /readyz (new connections spread
+    over the workers' sockets, so a connection made earlier could land on a worker still loading)."""
     import httpx
 
     log = log_path.open("w")
@@ -183,13 +187,19 @@ def start_server(settings: Settings, port: int, workers: int, log_path: Path) ->
          "--log-level", "warning"],
         env=child_env(settings), stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
+    ready: set[int] = set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
+            response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if response.status_code == 200:
+                ready.add(response.json().get("worker"))
+                if len(ready) >= workers:
+                    return proc
+                time.sleep(0.05)
+                continue  # another fresh connection, maybe to another worker
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
@@ -210,13 +220,65 @@ def server_rss_mb(proc: subprocess.Popen) -> float:
 
 # -- the load driver (runs in its own process) ----------------------------------------------------
 
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams.
+
+    The load driver shares two cores with the server, so its per-request CPU decides how much is
+    left to measure: this costs about a tenth of an httpx request (uvloop when installed)."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]):
+        self.host, self.port = host, port
+        self.headers = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items())
+        self.reader = self.writer = None
+
+    async def request(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+        import asyncio
+
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = f"{method} {target} HTTP/1.1\r\n{self.headers}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + (body or b""))
+        try:
+            status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+            lines = status_and_headers.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            if "content-length" in fields:
+                payload = await self.reader.readexactly(int(fields["content-length"]))
+            else:  # chunked
+                parts = []
+                while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                    parts.append(await self.reader.readexactly(size))
+                    await self.reader.readexactly(2)
+                await self.reader.readexactly(2)
+                payload = b"".join(parts)
+        except BaseException:
+            self.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            self.close()
+        return status, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concurrency: int, max_requests: int,
           rate: float, seed: int, out_path: str, stop=None) -> None:
     """Send the mixed workload; write per-endpoint latencies (ms) and error counts as JSON."""
     import asyncio
+    from urllib.parse import urlencode, urlsplit
 
-    import httpx
+    import orjson
 
+    try:
+        import uvloop
+    except ImportError:  # the plain asyncio loop works, at a higher driver cost per request
+        uvloop = None
     rng = random.Random(seed)
     latencies: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
     errors: dict[str, int] = {name: 0 for name in ENDPOINTS}
@@ -224,56 +286,59 @@ def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concur
     sent = [0]
     users, items, queries = inputs["users"], inputs["items"], inputs["queries"]
     cumulative = np.cumsum(MIX)
+    url = urlsplit(base_url)
 
-    def next_request() -> tuple[str, str, str, dict[str, Any] | None, Any]:
+    def next_request() -> tuple[str, str, str, bytes | None]:
         kind = ENDPOINTS[int(np.searchsorted(cumulative, rng.random(), side="right"))]
         if kind == "recommend":
             if rng.random() < 0.8:
-                return kind, "GET", "/v1/recommend/home", {"user": rng.choice(users), "k": 20}, None
-            return kind, "GET", "/v1/recommend/similar", {"item": rng.choice(items), "k": 20}, None
+                return kind, "GET", "/v1/recommend/home?" + urlencode({"user": rng.choice(users), "k": 20}), None
+            return kind, "GET", "/v1/recommend/similar?" + urlencode({"item": rng.choice(items), "k": 20}), None
         if kind == "search":
             params: dict[str, Any] = {"q": rng.choice(queries), "k": 20}
             if rng.random() < 0.5:
                 params["user"] = rng.choice(users)
-            return kind, "GET", "/v1/search", params, None
+            return kind, "GET", "/v1/search?" + urlencode(params), None
         event = {"event_id": uuid.uuid4().hex, "user_id": rng.choice(users), "item_id": rng.choice(items),
                  "type": rng.choice(["view", "click", "add_to_cart"]), "timestamp": time.time()}
-        return kind, "POST", "/v1/events", None, event
+        return kind, "POST", "/v1/events", orjson.dumps(event)
 
-    async def worker(client: httpx.AsyncClient, deadline: float, interval: float) -> None:
+    async def worker(deadline: float, interval: float) -> None:
+        connection = HttpConnection(url.hostname, url.port, {"X-API-Key": PUBLIC_KEY})
         next_at = time.perf_counter()
         while time.perf_counter() < deadline and sent[0] < max_requests and not (stop is not None and stop.is_set()):
             sent[0] += 1
             if interval:
-                next_at += interval
+                # Poisson arrivals: the connections together offer `rate` requests/s at random moments,
+                # not in lockstep bursts of `concurrency` requests.
+                next_at += rng.expovariate(1.0 / interval)
                 delay = next_at - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            kind, method, path, params, body = next_request()
+            kind, method, target, body = next_request()
             t0 = time.perf_counter()
             try:
-                response = await client.request(method, path, params=params, json=body)
-                ok = response.status_code < 400
+                status, payload = await asyncio.wait_for(connection.request(method, target, body), 30)
+                ok = status < 400
                 if not ok and len(error_samples) < 5:
-                    error_samples.append(f"{kind} {response.status_code} {response.text[:200]}")
-            except httpx.HTTPError as exc:
+                    error_samples.append(f"{kind} {status} {payload[:200].decode(errors='replace')}")
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                 ok = False
                 if len(error_samples) < 5:
                     error_samples.append(f"{kind} {type(exc).__name__}")
             latencies[kind].append((time.perf_counter() - t0) * 1000.0)
             if not ok:
                 errors[kind] += 1
+        connection.close()
 
     async def main() -> float:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": PUBLIC_KEY}, limits=limits, timeout=30) as client:
-            t0 = time.perf_counter()
-            deadline = t0 + duration_s
-            interval = concurrency / rate if rate > 0 else 0.0
-            await asyncio.gather(*(worker(client, deadline, interval) for _ in range(concurrency)))
-            return time.perf_counter() - t0
+        t0 = time.perf_counter()
+        deadline = t0 + duration_s
+        interval = concurrency / rate if rate > 0 else 0.0
+        await asyncio.gather(*(worker(deadline, interval) for _ in range(concurrency)))
+        return time.perf_counter() - t0
 
-    elapsed = asyncio.run(main())
+    elapsed = uvloop.run(main()) if uvloop is not None else asyncio.run(main())
     Path(out_path).write_text(json.dumps({"latencies": latencies, "errors": errors, "elapsed_s": elapsed,
                                           "error_samples": error_samples}))
 
@@ -318,12 +383,25 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def cache_stats(admin) -> dict[str, Any]:
+    """The serving process's reuse of answers and of search candidates so far (hit counts, rates)."""
+    engine = admin.get("/v1/admin/stats").json().get("engine", {})
+    return {"answers": engine.get("result_cache"), "search_candidates": engine.get("search_candidate_cache"),
+            "precomputed_answers": engine.get("precomputed_answers")}
+
+
 def print_phase(name: str, figures: dict[str, Any]) -> None:
     print(f"\n== {name}: {figures['requests']} requests in {figures['elapsed_s']}s = {figures['rps']} req/s, "
           f"errors {figures['errors']}, server RSS {figures.get('rss_mb')} MB")
     print(f"   {'endpoint':10s} {'count':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for endpoint in ENDPOINTS:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
+    for name, cache in (figures.get("caches") or {}).items():
+        if isinstance(cache, int):
+            print(f"   {name} since start: {cache}")
+        elif cache:
+            print(f"   reused {name}: {cache['hits']} hits, {cache['misses']} misses since start "
+                  f"(hit rate {cache['hit_rate']}), {cache['entries']} kept")
     for sample in figures["error_samples"]:
         print(f"   error: {sample}")
 
@@ -346,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
               f"{os.cpu_count()} CPUs (shared machine: figures are under contention)", flush=True)
         steady = run_phase(base_url, inputs, args, args.seed, "steady", args.workdir)
         steady["rss_mb"] = server_rss_mb(server)
+        steady["caches"] = cache_stats(admin)
         print_phase("steady", steady)
         result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
         result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers,
@@ -360,11 +439,15 @@ def run(args: argparse.Namespace) -> int:
 
             swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=build_done)
             swap["rss_mb"] = server_rss_mb(server)
+            swap["caches"] = cache_stats(admin)
             status = next(s for s in admin.get("/v1/admin/builds").json()["builds"] if s["id"] == build_id)
             version_after = admin.get("/readyz").json()["version"]
-            print_phase(f"during rebuild + swap (build {status['state']} in {status.get('seconds')}s, "
+            took = f"in {status['seconds']}s" if status.get("seconds") is not None else f"for {swap['elapsed_s']}s so far"
+            print_phase(f"during rebuild + swap (build {status['state']} {took}, "
                         f"{version_before} -> {version_after})", swap)
-            if status["state"] != "succeeded":
+            if status["state"] == "running":
+                print(f"   the build was still running when the phase reached --swap-max-s; the service kept serving {version_before}")
+            elif status["state"] != "succeeded":
                 print(f"   build error (the service kept serving {version_before}): {(status.get('error') or '')[-400:]}")
             result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
             result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"),

@@ -55,12 +55,14 @@ class Recommender(ABC):
         self.n_users = 0
         self.n_items = 0
         self.history: Interactions | None = None
+        self._unit_vectors: np.ndarray | None = None  # item_vectors(), L2-normalised; built on first use
 
     # -- training ----------------------------------------------------------------------------
     def fit(self, data: Interactions, valid: Any | None = None) -> "Recommender":
         """Learn from `data`; `valid` (model-specific, e.g. held-out targets) enables early stopping."""
         self.n_users, self.n_items = data.n_users, data.n_items
         self.history = data
+        self._unit_vectors = None
         self._fit(data, valid)
         return self
 
@@ -108,11 +110,15 @@ class Recommender(ABC):
 
     def similar_items(self, items: np.ndarray | list[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k most similar items per query item (cosine of item vectors), excluding the item itself."""
-        vectors = self.item_vectors()
-        if vectors is None:
-            raise NotImplementedError(f"{self.name} has no item representation")
+        if getattr(self, "_unit_vectors", None) is None:
+            # Once per fitted model, not per call: an item page at 100,000 items spent 45 ms
+            # rebuilding and normalising every item's vector before a 1 ms product.
+            vectors = self.item_vectors()
+            if vectors is None:
+                raise NotImplementedError(f"{self.name} has no item representation")
+            self._unit_vectors = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
         items = np.asarray(items, dtype=np.int64)
-        norm = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        norm = self._unit_vectors
         scores = norm[items] @ norm.T
         scores[np.arange(len(items)), items] = -np.inf
         return top_k(scores.astype(np.float32), k)

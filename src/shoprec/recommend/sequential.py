@@ -45,6 +45,9 @@ class SequentialConfig(ModelConfig):
     # `negatives` uniformly sampled items shared by the batch; "bce": BCE against `negatives` each
     loss: Literal["ce", "sampled", "bce"] = "sampled"
     negatives: int | None = None  # None: 1 for "bce", 1024 for "sampled"
+    # "ce" over a larger catalogue trains with a sampled softmax over 8,192 shared negatives
+    # instead: a batch's logits over 100,000 items took 2.6 GB, and their gradients as much again.
+    ce_max_items: int = 50_000
     label_smoothing: float = 0.0
     # after early stopping on the validation targets, train a fresh network for the selected
     # number of epochs on the training events plus those targets (each user's latest item); the
@@ -359,11 +362,14 @@ class SequentialRecommender(Recommender):
         hidden = hidden[mask]  # (N, dim)
         positives = targets[mask]  # (N,) in 1..n_items
         sampled = cfg.negatives or 1024
+        loss = cfg.loss
+        if loss == "ce" and self.n_items > cfg.ce_max_items:
+            loss, sampled = "sampled", cfg.negatives or 8192
         # a catalogue no larger than the sample: the full softmax is cheaper and exact
-        if cfg.loss == "ce" or (cfg.loss == "sampled" and sampled >= self.n_items):
+        if loss == "ce" or (loss == "sampled" and sampled >= self.n_items):
             logits = hidden @ table[1:].T  # (N, n_items)
             return F.cross_entropy(logits, positives - 1, label_smoothing=cfg.label_smoothing)
-        if cfg.loss == "sampled":
+        if loss == "sampled":
             shared = torch.from_numpy(rng.integers(1, self.n_items + 1, size=sampled))
             positive_logits = (hidden * table[positives]).sum(-1, keepdim=True)
             negative_logits = hidden @ table[shared].T  # (N, K)

@@ -21,7 +21,7 @@ import shutil
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +86,31 @@ class LexicalConfig(BaseModel):
                 "attributes": self.attributes_boost, "description": self.description_boost}
 
 
-@dataclass
+@dataclass(slots=True)
 class LexicalHit:
     """One lexical match: product id, BM25 score, the words it matched and highlighted fields.
 
-    `highlights` ({field: HTML with matched words in <mark>}) is computed on first access, so a
-    caller that shows a page of 20 out of a few hundred candidates pays for 20."""
+    `highlights` ({field: HTML with matched words in <mark>}) is computed on access, so a caller
+    that shows a page of 20 out of a few hundred candidates pays for 20; it is not kept, since hits
+    live on in the searcher's per-query cache."""
 
     id: str
     score: float
-    matched_terms: list[str] = field(default_factory=list)
-    # field -> (display text, lowercase tokens to mark), and the index that renders them
-    marked: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, repr=False)
+    # A tuple of strings, which the garbage collector stops tracking: hits live on in the per-query cache.
+    matched_terms: tuple[str, ...] = ()
+    # The query's terms, from which `marked` is worked out (with the stored document) when needed;
+    # hits are cached per query, so they keep no copy of the document.
+    _terms: list["_QueryTerm"] = field(default_factory=list, repr=False, compare=False)
     _index: "LexicalIndex | None" = field(default=None, repr=False, compare=False)
 
-    @cached_property
+    @property
+    def marked(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """field -> (display text, lowercase tokens to mark)."""
+        if self._index is None or not self._terms:
+            return {}
+        return self._index._explain(self._terms, self._index.stored(self.id))[1]
+
+    @property
     def highlights(self) -> dict[str, str]:
         if self._index is None:
             return {}
@@ -406,9 +416,9 @@ class LexicalIndex:
             doc = searcher.doc(address)
             pid = doc.get_first("id")
             stored = orjson.loads(doc.get_first("stored") or b"{}")
-            matched, marked = self._explain(terms, stored) if terms else ([], {})
-            hits.append(LexicalHit(id=pid, score=float(score) if has_text else 0.0,
-                                   matched_terms=matched, marked=marked, _index=self))
+            matched = tuple(self._matched_words(terms, stored)) if terms else ()
+            hits.append(LexicalHit(id=pid, score=float(score) if has_text else 0.0, matched_terms=matched,
+                                   _terms=terms, _index=self))
         return hits
 
     def facets(self, query: str, filters: SearchFilters | Mapping[str, Any] | None = None,
@@ -455,7 +465,27 @@ class LexicalIndex:
             out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size])
         return out
 
+    def stored(self, pid: str) -> dict[str, Any]:
+        """The stored display texts, tokens and stems of one product ({} if absent)."""
+        import tantivy
+
+        searcher = self._index.searcher()
+        result = searcher.search(tantivy.Query.term_query(self._schema, "id", str(pid)), limit=1)
+        if not result.hits:
+            return {}
+        return orjson.loads(searcher.doc(result.hits[0][1]).get_first("stored") or b"{}")
+
     # -- explanation ------------------------------------------------------------------------
+    def _matched_words(self, terms: list[_QueryTerm], stored: Mapping[str, Any]) -> list[str]:
+        """The query words this document matched: `_explain`'s first half, by set lookups when no
+        query word needed typo tolerance (every candidate pays this; only the shown page is marked)."""
+        stored_stems = stored.get("stems")
+        if stored_stems is None or any(t.fuzzy_distance for t in terms):
+            return self._explain(terms, stored)[0]
+        present = set(" ".join(stored_stems.get(name, "") for name in _TEXT_FIELDS if stored.get(name)).split())
+        stem_to_word = {t.stem: t.word for t in terms}
+        return [word for stem, word in stem_to_word.items() if stem in present]
+
     def _explain(self, terms: list[_QueryTerm], stored: Mapping[str, Any]
                  ) -> tuple[list[str], dict[str, tuple[str, frozenset[str]]]]:
         """(matched query words, {field: (text, tokens to mark)}) for one hit."""

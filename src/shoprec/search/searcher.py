@@ -18,6 +18,7 @@ Folder layout written by `Searcher.build` (inside an artifact version's `search/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 
 from shoprec.data.schemas import Product, normalize_text
 from shoprec.errors import ShoprecError
+from shoprec.result_cache import ResultCache
 from shoprec.search.hybrid import (
     CandidateSet,
     FEATURE_NAMES,
@@ -48,6 +50,17 @@ from shoprec.types import Hit, RankedList
 DEFAULT_SYNONYMS = Path(__file__).with_name("synonyms_default.txt")
 
 Personalize = Callable[[list[str]], np.ndarray]
+
+
+QUERY_VECTORS = "query_vectors.npz"
+
+
+def _searched_text(query: str, query_data: "QueryData | None") -> str:
+    """What a normalised query is searched (and embedded) as: its spelling correction, if any."""
+    if query_data is None or not query:
+        return query
+    corrected = query_data.correct(query)
+    return corrected if corrected and corrected.lower() != query.lower() else query
 
 
 class SearcherConfig(BaseModel):
@@ -69,6 +82,13 @@ class SearcherConfig(BaseModel):
     personal_weight: float = 0.3
     # Mine synonyms among this many frequent catalog words with the language model (0: off).
     mine_synonym_terms: int = 0
+    # The most frequent past queries get their language-model vectors computed at build time, so
+    # the head of the query stream never waits for the encoder (~10 ms per query on one core).
+    precompute_queries: int = 20_000
+    # Queries whose retrieved candidates (and facets) are kept for the next shopper typing them, and
+    # how many of the most frequent past queries `warm()` retrieves before a version is served.
+    candidate_cache_size: int = 5_000
+    warm_queries: int = 5_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SearcherConfig":
@@ -117,6 +137,11 @@ class Searcher:
         self._title_terms: dict[str, list[str]] = {pid: match_terms(p["title"]) for pid, p in catalog.items()}
         self._df: Counter = Counter()
         self._filter_cache: dict[str, set[str]] = {}
+        # Retrieved candidates and facet counts per query; `_epoch` moves on every catalog or rules change.
+        self._epoch = 0
+        self._retrieved = ResultCache(config.candidate_cache_size)
+        self.frequent_queries: list[str] = []  # past queries, most frequent first, as searched
+        self._facets_of = ResultCache(config.candidate_cache_size)
         self._avg_title_len = float(np.mean([len(t) for t in self._title_terms.values()])) if catalog else 10.0
         for terms in self._title_terms.values():
             self._df.update(set(terms))
@@ -178,6 +203,13 @@ class Searcher:
                                      default_synonyms=settings.search.default_synonyms,
                                      mine_synonym_terms=config.mine_synonym_terms)
         timings["query_data_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        head = [q for q, _ in Counter(normalize_text(q) for q in queries if q and q.strip()).most_common(config.precompute_queries)]
+        searched = list(dict.fromkeys(_searched_text(q, query_data if config.spelling else None) for q in head))
+        if searched:
+            np.savez(path / "query" / QUERY_VECTORS, texts=np.asarray(searched, dtype=str),
+                     vectors=cached.encode_queries(searched))
+        timings["query_vectors_s"] = time.perf_counter() - t
         if blend is not None:
             blend.save(path / "blend")
 
@@ -221,9 +253,16 @@ class Searcher:
         catalog = _load_catalog(path / "catalog.parquet")
         blend = LearnedBlend.load(path / "blend") if (path / "blend" / "blend.lgb").exists() else None
         query_data = QueryData.load(path / "query")
+        frequent: list[str] = []
+        if (path / "query" / QUERY_VECTORS).exists() and isinstance(encoder, CachedEncoder):
+            known = np.load(path / "query" / QUERY_VECTORS)
+            encoder.add_known_queries(known["texts"].tolist(), known["vectors"])
+            frequent = known["texts"].tolist()
         rules = _load_rules(path)
-        return cls(path, config, encoder, lexical, vectors, catalog, blend, query_data, meta["info"], rules,
-                   centering=LanguageCentering.load(path))
+        searcher = cls(path, config, encoder, lexical, vectors, catalog, blend, query_data, meta["info"], rules,
+                       centering=LanguageCentering.load(path))
+        searcher.frequent_queries = frequent
+        return searcher
 
     def build_info(self) -> dict[str, Any]:
         """Counts and timings of the build (for the artifact manifest)."""
@@ -262,6 +301,7 @@ class Searcher:
                 self._df.subtract(set(old_terms))
             self._title_terms[p.id] = match_terms(p.title)
             self._df.update(set(self._title_terms[p.id]))
+        self._epoch += 1  # last: a search racing the update must not cache half of it as current
         return len(items)
 
     def delete(self, ids: Iterable[str]) -> int:
@@ -275,7 +315,19 @@ class Searcher:
             terms = self._title_terms.pop(pid, None)
             if terms is not None:
                 self._df.subtract(set(terms))
+        self._epoch += 1
         return removed
+
+    def warm(self, limit: int | None = None) -> int:
+        """Retrieve the most frequent past queries before any shopper types them; returns how many."""
+        limit = self.config.warm_queries if limit is None else limit
+        texts = self.frequent_queries[: min(limit, self._retrieved.size)]
+        epoch = self._epoch
+        for searched in texts:
+            expanded = self.query_data.expand(searched) if self.config.synonyms else searched
+            self._retrieved.put((searched, expanded, repr(None)), epoch,
+                                self.retrieve(searched, None, None, lexical_query=expanded))
+        return len(texts)
 
     # -- retrieval ---------------------------------------------------------------------------
     def retrieve(self, query: str, filters: Any = None, personalize: Personalize | None = None,
@@ -373,19 +425,24 @@ class Searcher:
         if not original:
             return self._browse(filters, user_profile, k, offset, t0)
         info: dict[str, Any] = {"query": original}
-        searched = original
-        if self.config.spelling and original:
-            corrected = self.query_data.correct(original)
-            if corrected and corrected.lower() != original.lower():
-                info["did_you_mean"] = corrected
-                searched = corrected
+        searched = _searched_text(original, self.query_data if self.config.spelling else None)
+        if searched != original:
+            info["did_you_mean"] = searched
         expanded = self.query_data.expand(searched) if self.config.synonyms else searched
         if expanded != searched:
             info["expanded_query"] = expanded
         info["searched_query"] = searched
 
         personalize = self._personalizer(user_profile)
-        candidates = self.retrieve(searched, filters, personalize, lexical_query=expanded)
+        key, epoch = (searched, expanded, repr(filters)), self._epoch
+        candidates = self._retrieved.get(key, epoch)
+        if candidates is None:  # the shopper-independent part, reused by every shopper typing this query
+            candidates = self.retrieve(searched, filters, None, lexical_query=expanded)
+            self._retrieved.put(key, epoch, candidates)
+        if personalize is not None and candidates.ids:
+            features = candidates.features.copy()
+            features[:, FEATURE_NAMES.index("personal")] = personalize(candidates.ids)
+            candidates = dataclasses.replace(candidates, features=features)
         scores = self.rank(candidates)
         order = np.argsort(-scores, kind="stable")
         ids = [candidates.ids[i] for i in order]
@@ -411,7 +468,11 @@ class Searcher:
         page = range(offset, min(offset + k, total))
         position = {pid: i for i, pid in enumerate(candidates.ids)}
         hits = [self._hit(ids[i], float(ranked_scores[i]), candidates, position.get(ids[i]), rule_reasons) for i in page]
-        facets = self._facets(searched, filters, ids)
+        id_set = hash(frozenset(ids))  # an int: the key must not keep 200 strings alive per entry
+        facets = self._facets_of.get((key, id_set), epoch)
+        if facets is None:
+            facets = self._facets(searched, filters, ids)
+            self._facets_of.put((key, id_set), epoch, facets)
         info["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         info["ranker"] = "blend" if self.blend is not None else "rrf"
         return RankedList(hits=hits, total=total, facets=facets, info=info)
@@ -482,6 +543,7 @@ class Searcher:
     def set_rules(self, rules: Iterable[Any]) -> None:
         """Merchandising rules (`shoprec.search.rules.Rule`) applied to every search from now on."""
         self.rules = list(rules)
+        self._epoch += 1
 
     def _apply_rules(self, query: str, filters: Any, ids: list[str], scores: np.ndarray
                      ) -> tuple[list[str], np.ndarray, dict[str, str]]:
@@ -495,7 +557,7 @@ class Searcher:
                 {pid: reason for pid, _, reason in result if reason})
 
     def _facets(self, query: str, filters: Any, ids: list[str]) -> dict[str, dict[str, int]]:
-        """Counts per facet value over the ranked result set."""
+        """Counts per facet value over the result set (most frequent first)."""
         from shoprec.search.filters import price_band
 
         facets: dict[str, Counter] = {name: Counter() for name in self.config.facet_fields}
@@ -512,7 +574,9 @@ class Searcher:
                     value = row.get(name) or ""
                 if value:
                     facets[name][str(value)] += 1
-        return {name: dict(counts.most_common(self.config.facet_top)) for name, counts in facets.items() if counts}
+        # Ties by value, not by rank: the same result set shows the same facets to every shopper.
+        return {name: dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:self.config.facet_top])
+                for name, counts in facets.items() if counts}
 
     def suggest(self, prefix: str, k: int = 10) -> list[str]:
         """Query completions for a typed prefix."""

@@ -12,12 +12,12 @@ Run it with `shoprec serve` (uvicorn, factory `shoprec.service.app:create_app`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import traceback
 import uuid
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
@@ -50,6 +50,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 # -- errors ---------------------------------------------------------------------------------------
+
+class FastJSONResponse(JSONResponse):
+    """orjson-encoded JSON. Read routes return it directly: their dicts are built to the response
+    model already, and FastAPI's re-validation through pydantic cost more than the search itself."""
+
+    def render(self, content: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=_plain)
+
 
 def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=headers)
@@ -224,7 +234,7 @@ def _hits(ranked) -> list[dict[str, Any]]:
             "reason": h.reason or "",
             "sources": {str(k): float(v) for k, v in (h.sources or {}).items()},
             "highlights": dict(h.highlights or {}),
-            "product": _plain(h.product) if h.product is not None else None,
+            "product": h.product,  # JSON-safe already; FastJSONResponse converts any stray numpy value
         }
         for h in ranked.hits
     ]
@@ -369,7 +379,7 @@ def _add_routes(app: FastAPI) -> None:
         engine = request.app.state.engine
         version = getattr(engine, "version", None) if engine is not None else None
         if version:
-            return {"ready": True, "version": version}
+            return {"ready": True, "version": version, "worker": os.getpid()}
         detail = "engine not loaded" if engine is None else "no artifact version built yet"
         return JSONResponse({"ready": False, "version": None, "detail": detail}, status_code=503)
 
@@ -383,7 +393,7 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- search and recommendations ---------------------------------------------------------------
     @app.get("/v1/search", response_model=m.SearchResponse, tags=["search"], dependencies=[read])
-    def search(
+    async def search(
         request: Request,
         q: str = Query("", max_length=500, description="the shopper's words (any language); empty browses by filters"),
         user: str | None = Query(None, min_length=1, max_length=200, description="raw user id (pseudonymised by the engine)"),
@@ -421,11 +431,12 @@ def _add_routes(app: FastAPI) -> None:
                                sort=sort)
         info = dict(ranked.info or {})
         did_you_mean = info.pop("did_you_mean", None) or info.pop("corrected_query", None)
-        return {"query": q, "hits": _hits(ranked), "total": int(ranked.total), "offset": offset, "k": k,
-                "facets": ranked.facets or {}, "did_you_mean": did_you_mean, "version": engine.version, "info": _plain(info)}
+        return FastJSONResponse({"query": q, "hits": _hits(ranked), "total": int(ranked.total), "offset": offset, "k": k,
+                                 "facets": ranked.facets or {}, "did_you_mean": did_you_mean, "version": engine.version,
+                                 "info": _plain(info)})
 
     @app.get("/v1/recommend/{scenario}", response_model=m.RecommendResponse, tags=["recommend"], dependencies=[read])
-    def recommend(
+    async def recommend(
         request: Request,
         scenario: str = PathParam(min_length=1, max_length=64, description="home, similar, frequently_bought_together, cart, welcome, cross_category, ..."),
         user: str | None = Query(None, min_length=1, max_length=200),
@@ -451,10 +462,11 @@ def _add_routes(app: FastAPI) -> None:
         if needs == "cart" and not cart_ids:
             raise invalid("cart", f"required by the {scenario!r} scenario")
         ranked = engine.recommend(user, scenario=scenario, k=k, item=item, cart=cart_ids or None, context=_context(device, locale))
-        return {"scenario": scenario, "hits": _hits(ranked), "version": engine.version, "info": _plain(dict(ranked.info or {}))}
+        return FastJSONResponse({"scenario": scenario, "hits": _hits(ranked), "version": engine.version,
+                                 "info": _plain(dict(ranked.info or {}))})
 
     @app.get("/v1/items/{item_id}/similar", response_model=m.RecommendResponse, tags=["recommend"], dependencies=[read])
-    def similar(request: Request, item_id: str = PathParam(min_length=1, max_length=200), k: int = Query(20, ge=1, le=m.MAX_K)) -> dict[str, Any]:
+    async def similar(request: Request, item_id: str = PathParam(min_length=1, max_length=200), k: int = Query(20, ge=1, le=m.MAX_K)) -> dict[str, Any]:
         """Items similar to one item (content and behaviour)."""
         engine = _engine(request)
         try:
@@ -463,10 +475,11 @@ def _add_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", "unknown item id") from None
         if (ranked.info or {}).get("unknown_item"):
             raise ApiError(404, "not_found", "unknown item id")
-        return {"scenario": "similar", "hits": _hits(ranked), "version": engine.version, "info": _plain(dict(ranked.info or {}))}
+        return FastJSONResponse({"scenario": "similar", "hits": _hits(ranked), "version": engine.version,
+                                 "info": _plain(dict(ranked.info or {}))})
 
     @app.get("/v1/suggest", response_model=m.SuggestResponse, tags=["search"], dependencies=[read])
-    def suggest(request: Request, q: str = Query(..., min_length=1, max_length=100, description="prefix typed so far"),
+    async def suggest(request: Request, q: str = Query(..., min_length=1, max_length=100, description="prefix typed so far"),
                 k: int = Query(10, ge=1, le=50)) -> dict[str, Any]:
         """Query autocompletion."""
         return {"prefix": q, "suggestions": [str(s) for s in _engine(request).suggest(q, k=k)]}
@@ -486,8 +499,10 @@ def _add_routes(app: FastAPI) -> None:
         return {"received": len(events), "accepted": accepted, "duplicates": duplicates}
 
     @app.post("/v1/events", response_model=m.EventsAccepted, tags=["events"], dependencies=[events_scope])
-    def post_event(request: Request, event: m.EventIn) -> dict[str, int]:
+    async def post_event(request: Request, event: m.EventIn) -> dict[str, int]:
         """Record one shopper action; answered after it is committed. Resending the same event_id is a no-op."""
+        # Inline on the event loop: one small commit (~0.2 ms) costs less than a hop to a worker
+        # thread, which then waits for the interpreter lock behind the request being computed.
         return _record(request, [event])
 
     @app.post("/v1/events/batch", response_model=m.EventsAccepted, tags=["events"], dependencies=[events_scope])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+APP = "shoprec.service.app:create_app"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="bind address (default: settings.service.host, 127.0.0.1)")
@@ -29,7 +31,19 @@ def log_config(level: str, access: bool) -> dict:
     return config
 
 
+def _uvicorn_options(args: argparse.Namespace) -> dict:
+    return dict(
+        factory=True,
+        # No uvicorn access log: it prints raw paths and query strings, which carry user ids.
+        # Per-route counts and latencies are in /metrics instead.
+        access_log=False, log_level=args.log_level, timeout_graceful_shutdown=10,
+        log_config=log_config(args.log_level, args.access_log),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    import socket
+
     import uvicorn
 
     from shoprec.settings import get_settings
@@ -37,11 +51,65 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.service.host
     port = args.port if args.port is not None else settings.service.port
-    uvicorn.run(
-        "shoprec.service.app:create_app", factory=True, host=host, port=port, workers=max(1, args.workers),
-        # No uvicorn access log: it prints raw paths and query strings, which carry user ids.
-        # Per-route counts and latencies are in /metrics instead.
-        access_log=False, log_level=args.log_level, timeout_graceful_shutdown=10,
-        log_config=log_config(args.log_level, args.access_log),
-    )
+    workers = max(1, args.workers)
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT") and port:
+        return _run_reuse_port(args, host, port, workers)
+    uvicorn.run(APP, host=host, port=port, workers=workers, **_uvicorn_options(args))
+    return 0
+
+
+def _serve_worker(args: argparse.Namespace, host: str, port: int) -> None:
+    """One worker process listening on its own SO_REUSEPORT socket.
+
+    uvicorn's own workers share one listening socket, and whichever is idle first accepts a burst
+    of keep-alive connections and keeps them: under load one worker did all the work. With a
+    socket each, the kernel spreads new connections across the workers by hash."""
+    import socket
+
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    # Not listening yet: uvicorn listens once the app has started (artifacts loaded, queries warmed),
+    # so the kernel never hands a connection to a worker that cannot answer it.
+    uvicorn.Server(uvicorn.Config(APP, host=host, port=port, **_uvicorn_options(args))).run(sockets=[sock])
+
+
+def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int) -> int:
+    """Start `workers` processes on one port; restart any that dies; stop them all on SIGTERM/SIGINT."""
+    import multiprocessing as mp
+    import signal
+    import time
+
+    ctx = mp.get_context("spawn")
+    stopping = False
+
+    def start() -> mp.Process:
+        process = ctx.Process(target=_serve_worker, args=(args, host, port), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = [start() for _ in range(workers)]
+    while not stopping:
+        time.sleep(0.5)
+        for i, process in enumerate(processes):
+            if not process.is_alive() and not stopping:
+                print(f"worker {process.pid} exited with {process.exitcode}; starting another", flush=True)
+                processes[i] = start()
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then exits
+    for process in processes:
+        process.join(15)
+        if process.is_alive():
+            process.kill()
     return 0

@@ -191,3 +191,4 @@ class Ready(BaseModel):
     ready: bool
     version: str | None = None
     detail: str = ""
+    worker: int | None = Field(None, description="the answering server process (several run with --workers)")

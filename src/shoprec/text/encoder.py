@@ -282,6 +282,7 @@ class CachedEncoder(Encoder):
         self.last_embedded = 0
         self._query_cache: dict[str, np.ndarray] = {}
         self._query_cache_size = query_cache_size
+        self._known_queries: dict[str, np.ndarray] = {}
         self.persist_queries = persist_queries
 
     def spec(self) -> tuple[str, dict[str, Any]]:
@@ -291,7 +292,7 @@ class CachedEncoder(Encoder):
         texts = list(texts)
         if self.persist_queries:
             return self._encode_cached(texts, "query")
-        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
+        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache and t not in self._known_queries]
         if missing:
             vectors = self.inner.encode_queries(missing)
             if len(self._query_cache) + len(missing) > self._query_cache_size:
@@ -299,8 +300,13 @@ class CachedEncoder(Encoder):
             self._query_cache.update(zip(missing, vectors))
         out = np.empty((len(texts), self.dim), np.float32)
         for i, t in enumerate(texts):
-            out[i] = self._query_cache[t]
+            known = self._known_queries.get(t)
+            out[i] = known if known is not None else self._query_cache[t]
         return out
+
+    def add_known_queries(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Vectors computed ahead (the build's frequent queries): kept for good, outside the bounded cache."""
+        self._known_queries.update(zip(texts, np.asarray(vectors, np.float32)))
 
     def encode_items(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode_cached(list(texts), "item")
