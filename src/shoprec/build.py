@@ -139,6 +139,9 @@ def _build_into(version, products, events, settings: Settings, config: BuildConf
     train = subset(data, ~holdout)
     if len(data) >= config.min_events_for_models:
         _build_models(version, train, item_vectors, config)
+        if data.n_items >= settings.recommend.ann_min_items:
+            with version.step("item_graphs") as rec:
+                _build_item_graphs(root, settings, rec)
         build_personalisation(version, data, train, holdout, products, item_vectors, settings)
         if max(settings.recommend.precompute_users, settings.recommend.precompute_items) > 0 and \
                 settings.recommend.exploration_share <= 0:
@@ -154,7 +157,7 @@ def _precompute_feeds(root: Path, settings: Settings, rec: dict) -> None:
     from shoprec.engine import Engine, Served
 
     engine = Engine(settings, store=_NoStore())
-    engine._served = Served.load(root)
+    engine._served = Served.load(root, settings.recommend.ann_ef_search)
     for scenario, limit in (("home", settings.recommend.precompute_users), ("similar", settings.recommend.precompute_items)):
         if limit <= 0:
             continue
@@ -183,54 +186,118 @@ def _build_search(path: Path, products, events, data, settings: Settings, rec: d
     return searcher.item_embeddings(list(np.asarray(data.item_ids).astype(str)))
 
 
-def train_search_blend(searcher, events, max_queries: int = 500, min_queries: int = 50,
+def train_search_blend(searcher, events, max_queries: int = 500, min_queries: int = 50, max_groups: int = 2000,
                        seed: int = 42) -> dict[str, Any]:
     """Learn the hybrid blend from shoppers' clicks on search results, or keep reciprocal-rank fusion.
 
-    Labels: per (normalised) query, how often each product was clicked from its result page.
-    A fifth of the queries is held out; the blend is used only when it beats RRF there
-    (nDCG@10 against the held-out clicks). Returns what happened, for the manifest."""
+    One training group per (query, shopper): the query's candidates, labelled by how often that
+    shopper clicked each, with the personal feature from the shopper's profile as it stood before
+    the first of those clicks (so the blend learns how much personal affinity matters, without
+    seeing the click itself). A fifth of the queries is held out; the blend is used only when it
+    beats reciprocal-rank fusion with its personal boost there (nDCG@10 of each held-out shopper's
+    clicks), and serves the personal feature only when it beat the same blend without it there.
+    Returns what happened, for the manifest."""
     import pyarrow.compute as pc
 
     from shoprec.evaluation.metrics import dcg_at_k
-    from shoprec.search.hybrid import BlendConfig, LearnedBlend
+    from shoprec.search.hybrid import FEATURE_NAMES, BlendConfig, LearnedBlend
 
     if events is None or not events.num_rows:
         return {"used": False, "why": "no events"}
     clicks = events.filter(pc.and_(pc.equal(events.column("type"), "click"),
                                    pc.and_(pc.is_valid(events.column("query")), pc.is_valid(events.column("item_id")))))
-    gains: dict[str, dict[str, float]] = {}
-    for query, item in zip(clicks.column("query").to_pylist(), clicks.column("item_id").to_pylist()):
+    groups: dict[tuple[str, str], dict[str, Any]] = {}  # (query, user) -> clicks per item, first click time
+    for query, item, user, ts in zip(*(clicks.column(c).to_pylist() for c in ("query", "item_id", "user_id", "timestamp"))):
         key = " ".join(str(query).lower().split())
         if key and item in searcher.catalog:
-            gains.setdefault(key, {}).setdefault(item, 0.0)
-            gains[key][item] += 1.0
-    queries = sorted(gains, key=lambda q: -sum(gains[q].values()))[:max_queries]
+            group = groups.setdefault((key, str(user)), {"gains": {}, "since": ts})
+            group["gains"][item] = group["gains"].get(item, 0.0) + 1.0
+            group["since"] = min(group["since"], ts)
+    per_query: dict[str, float] = {}
+    for (query, _), group in groups.items():
+        per_query[query] = per_query.get(query, 0.0) + sum(group["gains"].values())
+    queries = sorted(per_query, key=lambda q: (-per_query[q], q))[:max_queries]
     if len(queries) < min_queries:
         return {"used": False, "why": f"{len(queries)} queries with clicks (< {min_queries})"}
+    rng = np.random.default_rng(seed)
     vectors = searcher.encoder.encode_queries(queries)  # one batch: far cheaper than per query
-    sets = [searcher.retrieve(q, query_vector=v) for q, v in zip(queries, vectors)]
-    gains = {q: {item: min(n, 3.0) for item, n in gains[q].items()} for q in queries}  # graded 1..3
-    labels = [np.array([gains[q].get(pid, 0.0) for pid in cs.ids]) for q, cs in zip(queries, sets)]
-    held = np.random.default_rng(seed).random(len(queries)) < 0.2
-    train = [i for i in range(len(queries)) if not held[i]]
+    sets = {q: searcher.retrieve(q, query_vector=v) for q, v in zip(queries, vectors)}
+    retrieved = {q: set(cs.ids) for q, cs in sets.items()}
+    # Only groups whose clicks are among the candidates teach anything (in a large catalog most are not).
+    keys = sorted(key for key in groups if key[0] in sets and not retrieved[key[0]].isdisjoint(groups[key]["gains"]))
+    keys = [keys[i] for i in sorted(rng.permutation(len(keys))[:max_groups])]
+
+    profile_before = _profiles_in_time(searcher, events, {user for _, user in keys})
+    personal_column = FEATURE_NAMES.index("personal")
+    features, labels, group_query = [], [], []
+    for query, user in keys:
+        group, candidates = groups[(query, user)], sets[query]
+        rows = candidates.features.copy()
+        personalize = searcher._personalizer(profile_before(user, group["since"]))
+        if personalize is not None and candidates.ids:
+            rows[:, personal_column] = personalize(candidates.ids)
+        gains = {item: min(n, 3.0) for item, n in group["gains"].items()}  # graded 1..3
+        features.append(rows)
+        labels.append(np.array([gains.get(pid, 0.0) for pid in candidates.ids]))
+        group_query.append(query)
+    held_queries = {q for q, out in zip(queries, rng.random(len(queries)) < 0.2) if out}
+    held = np.array([q in held_queries for q in group_query])
+    train = [i for i in range(len(keys)) if not held[i]]
     # Clicks say what shoppers liked, not what matched: with the popularity, rating and price
     # signals the blend learns "popular first" and buries exact matches and new products.
     config = BlendConfig(seed=seed, exclude=["popularity", "rating", "price", "prior_count", "prior_gain"])
-    blend = LearnedBlend(config).fit([sets[i].features for i in train], [labels[i] for i in train])
+    blend = LearnedBlend(config).fit([features[i] for i in train], [labels[i] for i in train])
 
-    def ndcg(i: int, order: np.ndarray) -> float:
-        ideal = dcg_at_k(np.array([sorted(gains[queries[i]].values(), reverse=True)]), 10)[0]
+    def ndcg(i: int, scores: np.ndarray) -> float:
+        ideal = dcg_at_k(np.sort(labels[i])[::-1][None, :], 10)[0]
+        order = np.argsort(-scores, kind="stable")
         return float(dcg_at_k(labels[i][order][None, :], 10)[0] / ideal) if ideal > 0 else 0.0
 
-    test = np.flatnonzero(held)
-    rrf = float(np.mean([ndcg(i, np.argsort(-sets[i].rrf, kind="stable")) for i in test]))
-    learned = float(np.mean([ndcg(i, np.argsort(-blend.predict(sets[i].features), kind="stable")) for i in test]))
-    used = learned > rrf
+    test = [i for i in np.flatnonzero(held) if labels[i].max(initial=0) > 0]
+    if not test:
+        return {"used": False, "why": "no held-out query with clicks on its candidates"}
+    shopper_free = [features[i].copy() for i in range(len(keys))]
+    for rows in shopper_free:
+        rows[:, personal_column] = np.nan
+    rrf = float(np.mean([ndcg(i, searcher._score_rows(features[i], sets[group_query[i]].rrf)) for i in test]))
+    learned = float(np.mean([ndcg(i, blend.predict(features[i])) for i in test]))
+    without = float(np.mean([ndcg(i, blend.predict(shopper_free[i])) for i in test]))
+    # Serve the shopper's affinity only where it helped the held-out shoppers.
+    blend.use_personal = learned > without
+    used = max(learned, without) > rrf
     if used:
         searcher.set_blend(blend)
-    return {"used": used, "queries": len(queries), "heldout_queries": int(len(test)),
-            "heldout_ndcg10_rrf": round(rrf, 4), "heldout_ndcg10_blend": round(learned, 4)}
+    return {"used": used, "personal": blend.use_personal, "queries": len(queries), "groups": len(keys),
+            "heldout_groups": len(test), "heldout_ndcg10_rrf": round(rrf, 4), "heldout_ndcg10_blend": round(learned, 4),
+            "heldout_ndcg10_blend_without_personal": round(without, 4),
+            "personal_importance": blend.feature_importance().get("personal", 0.0)}
+
+
+def _profiles_in_time(searcher, events, users: set[str]):
+    """`profile_before(user, t)`: the search profile (`shopper_profile`) a shopper had at time t,
+    from their positive events before it (the serving profile's last 50 items)."""
+    import pyarrow.compute as pc
+
+    from shoprec.data.schemas import EVENT_WEIGHTS
+    from shoprec.search.searcher import shopper_profile
+
+    positive = [t for t, w in EVENT_WEIGHTS.items() if w > 0]
+    mine = events.filter(pc.and_(pc.is_in(events.column("user_id"), value_set=_pa_strings(sorted(users))),
+                                 pc.and_(pc.is_in(events.column("type"), value_set=_pa_strings(positive)),
+                                         pc.is_valid(events.column("item_id")))))
+    timeline: dict[str, list[tuple[float, str]]] = {}
+    for user, item, ts in zip(*(mine.column(c).to_pylist() for c in ("user_id", "item_id", "timestamp"))):
+        if item in searcher.catalog:
+            timeline.setdefault(str(user), []).append((ts, item))
+    for steps in timeline.values():
+        steps.sort()
+
+    def profile_before(user: str, since: float) -> dict[str, Any] | None:
+        items = [item for ts, item in timeline.get(user, []) if ts < since][-50:]
+        categories = [(searcher.catalog[i].get("category") or [""])[-1] for i in items]
+        return shopper_profile(categories, searcher.vectors.vectors_for(items)[1] if items else None)
+
+    return profile_before
 
 
 def _past_queries(events) -> list[str]:
@@ -289,6 +356,49 @@ def _build_models(version, data, item_vectors: np.ndarray, config: BuildConfig) 
             model.fit(data)
             rec["train_s"] = round(time.perf_counter() - t0, 2)
             model.save(version.path / "models" / name)
+
+
+def _build_item_graphs(root: Path, settings: Settings, rec: dict, sample: int = 200) -> None:
+    """HNSW graphs (`recommend/ann/<table>.faiss`) over the item tables the scenarios search, with
+    recall against exact search on `sample` queries recorded: users' query vectors for model
+    scores (top 200), items' own vectors for "similar" (top 51) and interest profiles (top 200)."""
+    from shoprec.recommend.ann import ItemIndex, unit_rows
+    from shoprec.recommend.base import Recommender
+    from shoprec.recommend.scenarios import scenarios_with
+
+    used = {g for spec in scenarios_with(settings.recommend.scenarios).values() for g in spec.generators}
+    rng = np.random.default_rng(0)
+    tables: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # name -> (table, sample queries, k)
+
+    def own_rows(table: np.ndarray) -> np.ndarray:
+        return table[rng.choice(len(table), min(sample, len(table)), replace=False)]
+
+    if "content_profile" in used:
+        vectors = np.load(root / "recommend" / "item_vectors.npy")
+        tables["content_profile"] = (vectors, own_rows(vectors), 200)
+    for model_dir in sorted((root / "models").iterdir()):
+        name = model_dir.name
+        wants_scores, wants_neighbours = f"model:{name}" in used, {f"seeds:{name}", f"recent:{name}"} & used
+        if not (wants_scores or wants_neighbours):
+            continue
+        model = Recommender.load(model_dir)
+        if wants_scores and type(model).query_vectors is not Recommender.query_vectors and model.history is not None:
+            users = rng.choice(model.n_users, min(sample, model.n_users), replace=False)
+            tables[f"model-{name}"] = (model.scoring_table(), model.query_vectors(users, model.history), 200)
+        if wants_neighbours and type(model).similar_items is Recommender.similar_items and model.item_vectors() is not None:
+            unit = unit_rows(model.item_vectors())
+            tables[f"unit-{name}"] = (unit, own_rows(unit), 51)
+    (root / "recommend" / "ann").mkdir(exist_ok=True)
+    for name, (table, queries, k) in tables.items():
+        t0 = time.perf_counter()
+        index = ItemIndex.build(table, min_items=settings.recommend.ann_min_items, ef_search=settings.recommend.ann_ef_search)
+        index.save(root / "recommend" / "ann" / f"{name}.faiss")
+        seconds = time.perf_counter() - t0
+        found, _ = index.search(queries, k)
+        exact, _ = ItemIndex(table).search(queries, k)
+        recall = np.mean([len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(found.tolist(), exact.tolist())])
+        rec[name] = {"items": len(table), "dim": int(table.shape[1]), "seconds": round(seconds, 2),
+                     f"recall@{k}": round(float(recall), 4)}
 
 
 def _software_versions() -> dict[str, str]:

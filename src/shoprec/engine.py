@@ -21,6 +21,7 @@ import numpy as np
 
 from shoprec.data.schemas import EVENT_WEIGHTS, Event, Product
 from shoprec.ranking.features import Contributions
+from shoprec.recommend.ann import ItemIndex, unit_rows
 from shoprec.recommend.generators import (
     ModelGenerator,
     NeighbourGenerator,
@@ -28,7 +29,7 @@ from shoprec.recommend.generators import (
     Request,
     VectorProfileGenerator,
 )
-from shoprec.recommend.scenarios import SCENARIOS, Scenario
+from shoprec.recommend.scenarios import Scenario, scenarios_with
 from shoprec.result_cache import ResultCache, pack, unpack
 from shoprec.settings import Settings, get_settings
 from shoprec.types import Hit, RankedList
@@ -81,7 +82,8 @@ class Served:
         return cls(version=None, path=None)
 
     @classmethod
-    def load(cls, path: Path) -> "Served":
+    def load(cls, path: Path, ef_search: int = 256) -> "Served":
+        """A built version, ready to serve; `ef_search` is the HNSW search breadth where graphs exist."""
         import pyarrow.parquet as pq
 
         from shoprec.build import load_sequences
@@ -108,14 +110,22 @@ class Served:
             "popular_recent": PopularityGenerator("popular_recent", recent + 0.2 * popularity),
             "popular_locale": PopularityGenerator("popular_locale", recent + 0.2 * popularity, by_locale),
         }
+        graphs = rec / "ann"
         if served.item_vectors is not None:
-            gens["content_profile"] = VectorProfileGenerator(served.item_vectors)
+            profile_index = ItemIndex.load(graphs / "content_profile.faiss", served.item_vectors, ef_search)
+            served.item_vectors = profile_index.vectors  # one array: catalog upserts append to both
+            gens["content_profile"] = VectorProfileGenerator(profile_index)
         models_dir = path / "models"
         for model_dir in sorted(models_dir.iterdir()) if models_dir.exists() else []:
-            model = Recommender.load(model_dir)
-            gens[f"model:{model_dir.name}"] = ModelGenerator(f"model:{model_dir.name}", model)
-            gens[f"seeds:{model_dir.name}"] = NeighbourGenerator(f"seeds:{model_dir.name}", model, "seeds")
-            gens[f"recent:{model_dir.name}"] = NeighbourGenerator(f"recent:{model_dir.name}", model, "recent")
+            model, name = Recommender.load(model_dir), model_dir.name
+            scoring = unit = None
+            if (graphs / f"model-{name}.faiss").exists():
+                scoring = ItemIndex.load(graphs / f"model-{name}.faiss", model.scoring_table(), ef_search)
+            if (graphs / f"unit-{name}.faiss").exists():
+                unit = ItemIndex.load(graphs / f"unit-{name}.faiss", unit_rows(model.item_vectors()), ef_search)
+            gens[f"model:{name}"] = ModelGenerator(f"model:{name}", model, scoring)
+            gens[f"seeds:{name}"] = NeighbourGenerator(f"seeds:{name}", model, "seeds", index=unit)
+            gens[f"recent:{name}"] = NeighbourGenerator(f"recent:{name}", model, "recent", index=unit)
         served.generators = gens
 
         if (path / "search").exists():
@@ -164,8 +174,9 @@ class Served:
             self.item_ids.append(p.id)
         if vectors is not None and self.item_vectors is not None and new:
             by_id = {p.id: v for p, v in zip(products, vectors)}
-            self.item_vectors = np.vstack([self.item_vectors, np.stack([by_id[p.id] for p in new])]).astype(np.float32)
-            self.generators["content_profile"] = VectorProfileGenerator(self.item_vectors)
+            profile_index = self.generators["content_profile"].index
+            profile_index.add(np.stack([by_id[p.id] for p in new]))
+            self.item_vectors = profile_index.vectors
         self._index_catalog()
 
 
@@ -179,6 +190,7 @@ class Engine:
         self.store = store if store is not None else open_store(self.settings.store_url)
         self._served = Served.empty()
         self._lock = threading.RLock()
+        self._reload_lock = threading.Lock()  # a build's reload and the version watcher's may race
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
@@ -186,9 +198,7 @@ class Engine:
         self._user_epoch: Counter = Counter()
         self.precomputed_answers = 0  # requests answered from the build's precomputed lists
         self._rng = np.random.default_rng()
-        self.scenarios: dict[str, Scenario] = dict(SCENARIOS)
-        for name, spec in self.settings.recommend.scenarios.items():
-            self.scenarios[name] = Scenario(name=name, **spec)
+        self.scenarios: dict[str, Scenario] = scenarios_with(self.settings.recommend.scenarios)
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> "Engine":
@@ -204,6 +214,10 @@ class Engine:
     # -- artifact versions ---------------------------------------------------------------------
     def reload(self) -> bool:
         """Swap to the newest complete artifact version; returns True when the version changed."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> bool:
         from shoprec.artifacts import ArtifactStore
         from shoprec.errors import NotBuiltError
 
@@ -213,20 +227,45 @@ class Engine:
             return False
         if path.name == self._served.version:
             return False
-        served = Served.load(path)  # loaded fully before the swap: requests never see a half version
-        served.results = ResultCache(self.settings.service.result_cache_size)
-        self._apply_rules(served)
-        if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
-            t0 = time.perf_counter()
-            warmed = served.searcher.warm()
-            log.info("retrieved %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
         first = self._served.version is None
-        self._served = served
-        if first:
-            settle_memory()
-        else:  # once requests still holding the previous version have finished
-            threading.Timer(5.0, settle_memory).start()
+        # Loading allocates millions of long-lived objects; left on, the collector would walk them
+        # all again and again while requests wait (100-500 ms pauses at 100,000 products).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            served = Served.load(path, self.settings.recommend.ann_ef_search)  # loaded fully before the swap: requests never see a half version
+            served.results = ResultCache(self.settings.service.result_cache_size)
+            self._apply_rules(served)
+            if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
+                t0 = time.perf_counter()
+                warmed = served.searcher.warm()
+                log.info("searched %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
+            self._warm_live_paths(served)
+            self._served = served
+            if first:
+                settle_memory()
+            else:
+                # Out of the collector's way without a collection (that would pause this worker for
+                # seconds): the previous version holds no reference cycles, so it is freed by
+                # reference counting once the requests still using it are done.
+                gc.freeze()
+        finally:
+            if collecting:
+                gc.enable()
         return True
+
+    def _warm_live_paths(self, served: Served) -> None:
+        """Answer each scenario once before serving: models build their per-version caches (history
+        matrices, item tables) on first use, half a second at 100,000 items that a shopper would wait."""
+        if not served.item_ids:
+            return
+        pid = next(iter(served.user_index), None)
+        for spec in self.scenarios.values():
+            seeds = [served.item_ids[0]] if spec.needs else []
+            try:
+                self._rank(served, spec, self._request(served, pid, seeds, None), pid, self.settings.recommend.default_k)
+            except Exception:  # a broken scenario fails its own requests, not the whole version
+                log.exception("warming scenario %s failed", spec.name)
 
     def reload_rules(self) -> None:
         """Re-read merchandising rules from the store (after an admin edits them)."""
@@ -436,19 +475,12 @@ class Engine:
 
     def _search_profile(self, served: Served, pid: str, context: dict | None) -> dict[str, Any] | None:
         """The user's language-model interest vector and category affinities, for personalised ranking."""
+        from shoprec.search.searcher import shopper_profile
+
         req = self._request(served, pid, [], context)
         history = np.concatenate([req.history, req.recent])[-50:]
-        if not len(history):
-            return None
-        weights = np.power(0.5, np.arange(len(history))[::-1] / 10.0)
-        categories: Counter = Counter()
-        for i, w in zip(history.tolist(), weights.tolist()):
-            categories[served.leaf_category[i]] += w
-        profile: dict[str, Any] = {"categories": dict(categories)}
-        if served.item_vectors is not None:
-            vec = (served.item_vectors[history] * weights[:, None]).sum(0)
-            profile["vector"] = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
-        return profile
+        vectors = served.item_vectors[history] if served.item_vectors is not None and len(history) else None
+        return shopper_profile(served.leaf_category[history].tolist(), vectors)
 
     def suggest(self, prefix: str, k: int = 10) -> list[str]:
         served = self._served
@@ -571,8 +603,8 @@ def settle_memory() -> None:
     """Collect everything once, then freeze what survives (the served version) out of the collector.
 
     A version is millions of long-lived objects: left to the collector, every full collection
-    paused serving for 100-500 ms. Frozen, they are never walked again; the unfreeze first lets
-    this one collection free the previous version, which reference cycles keep alive otherwise."""
+    paused serving for 100-500 ms. Frozen, they are never walked again. Run when nothing is served
+    yet (the first version): the collection itself walks everything (~1 s at the demo's scale)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

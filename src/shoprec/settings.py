@@ -32,7 +32,12 @@ class RecommendSettings(BaseModel):
     # many most popular items, ahead of time; serving answers from them until the user's first event
     # or a catalog change (0: compute on request).
     precompute_users: int = 50_000
-    precompute_items: int = 20_000
+    precompute_items: int = 100_000
+    # Catalogs of at least this many items get HNSW graphs (faiss) over the item tables that
+    # generators search (model scores, "similar" vectors, interest profiles); smaller ones are
+    # scored exactly. efSearch trades recall for time (recall is recorded in the build manifest).
+    ann_min_items: int = 20_000
+    ann_ef_search: int = 256
     # Extra or overriding scenarios: {name: {generators: {generator: weight}, exclude_seen: ..., ...}}
     # (fields of shoprec.recommend.scenarios.Scenario), e.g. [recommend.scenarios.gifts] in shoprec.toml.
     scenarios: dict[str, dict] = Field(default_factory=dict)

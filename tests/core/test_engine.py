@@ -216,18 +216,73 @@ def test_past_queries_are_embedded_at_build(demo_engine, monkeypatch):
         fresh.close()
 
 
-def test_settling_memory_frees_the_previous_version(demo_engine):
+def test_a_retired_version_is_freed_without_the_garbage_collector(demo_engine):
+    """A swap freezes the new version and never collects (a full collection pauses a worker for
+    seconds at 100,000 products): the previous version must die by reference counting alone, so
+    nothing in it may sit in a reference cycle."""
     import gc
     import weakref
 
-    from shoprec.engine import Served, settle_memory
+    from shoprec.engine import Served
 
+    shop, _ = demo_engine
     engine = Engine.open(demo_engine[1].settings)
     try:
         assert gc.get_freeze_count() > 0  # the loaded version is out of the collector's way
-        previous = weakref.ref(engine._served)
-        engine._served = Served.empty()  # what a swap does, then settles once requests are done
-        settle_memory()
-        assert previous() is None  # its reference cycles did not keep it alive
+        user = shop.users[0].id
+        engine.search("shoes", user=user)
+        engine.recommend(user, "home")
+        engine.recommend(None, "similar", item=engine._served.item_ids[0])
+        served = engine._served
+        alive = [weakref.ref(x) for x in (served, served.searcher, served.personalisation, served.item_vectors,
+                                          served.generators["model:sasrec"].model.network,
+                                          served.generators["model:sasrec"].model.network.items)]
+        del served
+        gc.disable()
+        try:
+            engine._served = Served.empty()  # what a swap does
+            assert [ref() is None for ref in alive] == [True] * len(alive)
+        finally:
+            gc.enable()
     finally:
         engine.close()
+
+
+def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_engine, tmp_path):
+    """Above `ann_min_items` the build writes HNSW graphs over the item tables the scenarios search;
+    serving then retrieves from them. Forced on the 400-product shop, they find what exact
+    scoring finds."""
+    import shutil
+
+    from shoprec.build import _build_item_graphs
+    from shoprec.engine import Served
+
+    _, engine = demo_engine
+    settings = engine.settings.model_copy(update={"recommend": engine.settings.recommend.model_copy(
+        update={"ann_min_items": 100})})
+    version = tmp_path / "version"
+    shutil.copytree(engine._served.path, version)
+    report: dict = {}
+    _build_item_graphs(version, settings, report)
+    assert {"content_profile", "model-sasrec", "model-als", "unit-content"} <= set(report)
+    for name, figures in report.items():
+        recall = next(v for k, v in figures.items() if k.startswith("recall@"))
+        assert figures["items"] >= 100 and recall >= 0.95, (name, figures)
+
+    approximate, exact = Served.load(version), engine._served
+    gens = approximate.generators
+    assert gens["model:sasrec"].index.approximate and gens["model:als"].index.approximate
+    assert gens["seeds:content"].index.approximate and gens["content_profile"].index.approximate
+    assert gens["model:itemknn"].index is None  # sparse scores: nothing to search
+    assert exact.generators["model:sasrec"].index is None  # the built version: 400 items, exact
+
+    users = list(exact.user_index)[:40]
+    overlap = []
+    for scenario, subjects in (("home", users), ("similar", exact.item_ids[:40])):
+        spec = engine.scenarios[scenario]
+        for subject in subjects:
+            pid, seeds = (None, [subject]) if spec.needs else (subject, [])
+            lists = [engine._rank(served, spec, engine._request(served, pid, seeds, None), pid, 20).ids
+                     for served in (approximate, exact)]
+            overlap.append(len(set(lists[0]) & set(lists[1])) / max(len(lists[1]), 1))
+    assert np.mean(overlap) >= 0.95, np.mean(overlap)

@@ -151,6 +151,18 @@ class RecommenderTestMixin:
         assert ids.shape == (len(items), 5)
         assert not (ids == items[:, None]).any(), "similar_items returned the query item"
 
+    def test_query_vectors_reproduce_the_scores(self, fitted: Recommender, split: LeaveOneOut) -> None:
+        # Serving retrieves a dot-product model's candidates from an HNSW graph over its scoring
+        # table, with the user's query vector: that must be the same scoring, not an approximation.
+        users = np.arange(0, split.train.n_users, 5)
+        queries = fitted.query_vectors(users, split.train)
+        if queries is None:
+            assert type(fitted).query_vectors is Recommender.query_vectors  # declared unsupported
+            return
+        table = fitted.scoring_table()
+        assert queries.shape == (len(users), table.shape[1]) and table.shape[0] == split.train.n_items
+        np.testing.assert_allclose(queries @ table.T, fitted.score(users, split.train), rtol=1e-4, atol=1e-4)
+
     def test_same_seed_same_recommendations(self, split: LeaveOneOut) -> None:
         users = np.arange(split.train.n_users)
         first = self.make_model(seed=3).fit(split.train).recommend(users, k=self.k)

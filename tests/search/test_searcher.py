@@ -7,7 +7,7 @@ import pytest
 
 from shoprec.data.schemas import Product
 from shoprec.search.hybrid import BlendConfig
-from shoprec.search.searcher import Searcher, SearcherConfig, train_blend
+from shoprec.search.searcher import Searcher, shopper_profile, train_blend
 from shoprec.settings import Settings
 
 CATALOG = [
@@ -247,3 +247,56 @@ def test_search_cli_prints_ranked_hits(built, capsys):
     text = capsys.readouterr().out
     assert "did you mean: wireless earbuds" in text and "matched: wireless" in text
     assert cli.parse_filters(["price_max=20", "color=red"]) == {"price_max": 20.0, "attributes": {"color": ["red"]}}
+
+
+def _search_clicks(searcher, camps: dict[str, list[str]], follow_camp: bool):
+    """Events: 40 shoppers (half per camp) view 3 camp items, then search 20 queries and click the
+    first result of their camp (`follow_camp`) or simply the first result."""
+    import pyarrow as pa
+
+    queries = ["with", "in.", "steel", "cordless", "electric", "set", "heavy duty", "portable", "led", "water",
+               "chrome", "pack", "kit", "fan", "black", "oven", "outdoor", "home", "gift", "pro"]
+    rows, clock = [], 0.0
+    for u in range(40):
+        camp = camps["kitchen" if u % 2 else "tools"]
+        for item in camp[:3]:  # history first
+            clock += 1
+            rows.append({"user_id": f"u{u}", "item_id": item, "type": "view", "query": None, "timestamp": clock})
+        for query in queries:
+            order = searcher.search(query, k=30).ids  # the shopper-free ranking
+            liked = next(i for i in order if i in camp) if follow_camp else order[0]
+            clock += 1
+            rows.append({"user_id": f"u{u}", "item_id": liked, "type": "click", "query": query, "timestamp": clock})
+    return pa.Table.from_pylist(rows)
+
+
+def test_blend_learns_personal_affinity_from_shoppers_clicks(built):
+    """Kitchen fans click kitchen items, tool fans tools, whatever they search: the blend trained from
+    those clicks (each shopper's profile taken before their clicks) must use the personal feature;
+    where clicks ignore the shopper, it must leave it out."""
+    from shoprec.build import train_search_blend
+
+    searcher, _, _ = built
+    camps = {"kitchen": ["k1", "k2", "k3", "k4", "k5", "k6"], "tools": ["t1", "t2", "t3", "t4", "t5"]}
+    fans = {name: shopper_profile([searcher.catalog[i]["category"][-1] for i in camp[:3]],
+                                  searcher.vectors.vectors_for(camp[:3])[1])  # profiled as serving does
+            for name, camp in camps.items()}
+    searcher.set_blend(None)
+    try:
+        out = train_search_blend(searcher, _search_clicks(searcher, camps, follow_camp=True), min_queries=5, seed=1)
+        assert out["heldout_groups"] >= 20
+        assert out["personal_importance"] > 0.05
+        assert out["heldout_ndcg10_blend"] > out["heldout_ndcg10_blend_without_personal"] + 0.1
+        assert out["used"] and out["personal"] and searcher.blend is not None
+        for name, camp in camps.items():  # a new shopper of each camp
+            for query in ("with", "portable", "gift"):
+                assert searcher.search(query, user_profile=fans[name], k=3).ids[0] in camp, (query, camp)
+
+        searcher.set_blend(None)
+        out = train_search_blend(searcher, _search_clicks(searcher, camps, follow_camp=False), min_queries=5, seed=1)
+        assert not out["personal"]
+        if out["used"]:
+            for query in ("with", "portable", "gift"):
+                assert searcher.search(query, user_profile=fans["tools"], k=5).ids == searcher.search(query, k=5).ids
+    finally:
+        searcher.set_blend(None)

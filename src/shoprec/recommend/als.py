@@ -8,7 +8,6 @@ with the best validation NDCG@10 are kept.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +103,9 @@ class ALS(Recommender):
         # A request folds in one user: OpenMP start-up costs ~7x the solve itself (0.33 vs 0.05 ms).
         solver.num_threads = 1 if len(users) < 64 else self.config.num_threads
         return solver.recalculate_user(np.asarray(users), rows.tocsr().astype(np.float32))
+
+    def query_vectors(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+        return np.asarray(self.user_factors(users, history), np.float32)
 
     def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
         return (self.user_factors(users, history) @ self.item_factors.T).astype(np.float32)

@@ -108,6 +108,15 @@ class Recommender(ABC):
         """(n_items, d) item representations when the model has them (used for similar_items)."""
         return None
 
+    def query_vectors(self, users: np.ndarray, history: Interactions) -> np.ndarray | None:
+        """(len(users), d) vectors whose inner products with `scoring_table()` are `score`, for
+        models that score that way (serving then retrieves by approximate search); else None."""
+        return None
+
+    def scoring_table(self) -> np.ndarray | None:
+        """(n_items, d) item side of `score` when it is an inner product (see `query_vectors`)."""
+        return self.item_vectors()
+
     def similar_items(self, items: np.ndarray | list[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k most similar items per query item (cosine of item vectors), excluding the item itself."""
         if getattr(self, "_unit_vectors", None) is None:

@@ -78,14 +78,20 @@ class BPR(Recommender):
             self.user_factors, self.item_factors = best_state
             self.fit_report.update(valid_ndcg10_subsample=best)
 
-    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+    def query_vectors(self, users: np.ndarray, history: Interactions) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         if len(users) and users.max() >= len(self.user_factors):
             raise IndexError(f"bpr scores training users only (index < {len(self.user_factors)}), got {users.max()}")
-        return (self.user_factors[users] @ self.item_factors.T).astype(np.float32)
+        return self.user_factors[users].astype(np.float32)
+
+    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+        return (self.query_vectors(users, history) @ self.item_factors.T).astype(np.float32)
 
     def item_vectors(self) -> np.ndarray | None:
         return self.item_factors[:, :-1]
+
+    def scoring_table(self) -> np.ndarray:
+        return self.item_factors  # the last column is the item bias, matched by a constant user column
 
     def _save(self, path: Path) -> None:
         np.save(path / "user_factors.npy", self.user_factors)

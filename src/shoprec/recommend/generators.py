@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shoprec.recommend.ann import ItemIndex
 from shoprec.recommend.base import Recommender, top_k
 from shoprec.recommend.dataset import Interactions
 
@@ -43,45 +44,76 @@ def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[0].astype(np.int64), top[0]
 
 
+def _top_of(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum `scores` per id (ids may repeat) and keep the k best positive ones, best first (ties by id)."""
+    keep = np.isfinite(scores) & (scores > 0)
+    if not keep.any():
+        return EMPTY
+    unique, inverse = np.unique(ids[keep], return_inverse=True)
+    summed = np.bincount(inverse, weights=scores[keep]).astype(np.float32)
+    order = np.argsort(-summed, kind="stable")[:k]
+    return unique[order].astype(np.int64), summed[order]
+
+
 def _recency_weights(n: int, half_life: float = 5.0) -> np.ndarray:
     """Newest item weight 1, halving every `half_life` items back."""
     return np.power(0.5, np.arange(n)[::-1] / half_life).astype(np.float32)
 
 
 class ModelGenerator:
-    """A trained model scoring the user's whole history (known users, or fresh histories)."""
+    """A trained model scoring the user's whole history (known users, or fresh histories).
 
-    def __init__(self, name: str, model: Recommender):
+    With an `index` over the model's scoring table (large catalogs), the user's query vector is
+    searched in it instead of scoring every item."""
+
+    def __init__(self, name: str, model: Recommender, index: ItemIndex | None = None):
         self.name = name
         self.model = model
+        self.index = index
 
     def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.model.needs_user_index:
             if request.user_index is None or self.model.history is None:
                 return EMPTY
-            scores = self.model.score(np.array([request.user_index]), self.model.history)[0]
+            users, data = np.array([request.user_index]), self.model.history
         else:
             history = np.concatenate([request.history, request.recent])
             if not len(history):
                 return EMPTY
-            one_user = Interactions.from_sequences([history], self.model.n_items)
-            scores = self.model.score(np.array([0]), one_user)[0]
-        scores = np.asarray(scores, np.float32)
+            users, data = np.array([0]), Interactions.from_sequences([history], self.model.n_items)
+        if self.index is not None:
+            ids, scores = self.index.search(self.model.query_vectors(users, data), k)
+            ids, scores = ids[0], scores[0]
+        else:
+            scores = np.asarray(self.model.score(users, data)[0], np.float32)
+            ids = None
         # Rank-shift so every candidate is positive: fusion only uses ranks and relative scores.
         finite = np.isfinite(scores)
         if finite.any():
-            scores = np.where(finite, scores - scores[finite].min() + 1e-6, -np.inf)
+            scores = np.where(finite, scores - scores[finite].min() + 1e-6, -np.inf).astype(np.float32)
+        if ids is not None:
+            return ids[finite], scores[finite]
         return _top(scores, k)
 
 
 class NeighbourGenerator:
-    """Items similar to seed items (the item page, the cart, or this session's recent items)."""
+    """Items similar to seed items (the item page, the cart, or this session's recent items).
 
-    def __init__(self, name: str, model: Recommender, source: str = "seeds", fanout: int = 50):
+    With an `index` over the model's unit item vectors (large catalogs), neighbours come from it."""
+
+    def __init__(self, name: str, model: Recommender, source: str = "seeds", fanout: int = 50,
+                 index: ItemIndex | None = None):
         self.name = name
         self.model = model
         self.source = source
         self.fanout = fanout
+        self.index = index
+
+    def _neighbours(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.index is None:
+            return self.model.similar_items(seeds, k=self.fanout)
+        ids, sims = self.index.search(self.index.vectors[seeds], self.fanout + 1)
+        return ids, np.where(ids == seeds[:, None], -np.inf, sims)
 
     def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
         seeds = request.seeds if self.source == "seeds" else request.recent[-10:]
@@ -90,31 +122,33 @@ class NeighbourGenerator:
             return EMPTY
         weights = _recency_weights(len(seeds)) if self.source == "recent" else np.ones(len(seeds), np.float32)
         try:
-            ids, sims = self.model.similar_items(seeds, k=self.fanout)
+            ids, sims = self._neighbours(seeds)
         except NotImplementedError:
             return EMPTY
-        scores = np.zeros(self.model.n_items, np.float32)
-        valid = np.isfinite(sims) & (sims > 0)
-        np.add.at(scores, ids[valid], (sims * weights[:, None])[valid])
-        scores[seeds] = 0.0
-        return _top(scores, k)
+        sims = np.where(np.isin(ids, seeds), -np.inf, sims * weights[:, None])
+        return _top_of(ids.ravel(), sims.ravel(), k)
 
 
 class VectorProfileGenerator:
-    """Language-model interest vector: recency-weighted mean of the user's item embeddings."""
+    """Language-model interest vector: recency-weighted mean of the user's item embeddings, searched
+    in `index` (the item embeddings; exact or HNSW)."""
 
     name = "content_profile"
 
-    def __init__(self, item_vectors: np.ndarray):
-        self.item_vectors = item_vectors
+    def __init__(self, index: ItemIndex):
+        self.index = index
 
     def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
         history = np.concatenate([request.history, request.recent])[-50:]
-        if not len(history) or self.item_vectors is None or not len(self.item_vectors):
+        vectors = self.index.vectors
+        history = history[history < len(vectors)]
+        if not len(history):
             return EMPTY
-        profile = (self.item_vectors[history] * _recency_weights(len(history))[:, None]).sum(0)
+        profile = (vectors[history] * _recency_weights(len(history))[:, None]).sum(0)
         profile /= max(float(np.linalg.norm(profile)), 1e-12)
-        return _top(self.item_vectors @ profile, k)
+        ids, scores = self.index.search(profile[None, :], k)
+        keep = scores[0] > 0
+        return ids[0][keep], scores[0][keep]
 
 
 class PopularityGenerator:

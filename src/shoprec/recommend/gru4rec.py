@@ -37,7 +37,7 @@ def build_gru_network(cfg: GRU4RecConfig, items: Any):
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     class Network(nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, items: Any) -> None:  # an argument, not a closure cell (see build_item_encoder)
             super().__init__()
             self.items = items
             self.embedding_dropout = nn.Dropout(cfg.dropout)
@@ -64,4 +64,4 @@ def build_gru_network(cfg: GRU4RecConfig, items: Any):
             hidden = torch.gather(hidden, 1, back[:, :, None].expand(-1, -1, hidden.shape[-1]))
             return hidden * (windows > 0).unsqueeze(-1)
 
-    return Network()
+    return Network(items)

@@ -137,11 +137,14 @@ class LightGCN(Recommender):
             final = self._propagate(adjacency, embeddings, self.config.layers).numpy().astype(np.float32)
         self.user_embeddings, self.item_embeddings = final[:n_users].copy(), final[n_users:].copy()
 
-    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+    def query_vectors(self, users: np.ndarray, history: Interactions) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         if len(users) and users.max() >= len(self.user_embeddings):
             raise IndexError(f"lightgcn scores training users only (index < {len(self.user_embeddings)}), got {users.max()}")
-        return self.user_embeddings[users] @ self.item_embeddings.T
+        return self.user_embeddings[users]
+
+    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+        return self.query_vectors(users, history) @ self.item_embeddings.T
 
     def item_vectors(self) -> np.ndarray | None:
         return self.item_embeddings

@@ -95,7 +95,7 @@ def build_sasrec_network(cfg: SASRecConfig, n_items: int, items: Any):
             return x + self.dropout(self.ffn_out(self.dropout(F.silu(gate) * value)))
 
     class Network(nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, items: Any) -> None:  # an argument, not a closure cell (see build_item_encoder)
             super().__init__()
             self.items = items
             self.positions = nn.Embedding(cfg.max_len, cfg.dim)
@@ -121,4 +121,4 @@ def build_sasrec_network(cfg: SASRecConfig, n_items: int, items: Any):
                 x = block(x, allowed) * valid.unsqueeze(-1)
             return self.final_norm(x)
 
-    return Network()
+    return Network(items)

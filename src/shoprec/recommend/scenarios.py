@@ -58,3 +58,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ]
 }
+
+
+def scenarios_with(extra: dict[str, dict]) -> dict[str, Scenario]:
+    """The built-in scenarios plus a shop's own (`settings.recommend.scenarios`), which override by name."""
+    return {**SCENARIOS, **{name: Scenario(name=name, **spec) for name, spec in extra.items()}}

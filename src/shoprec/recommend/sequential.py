@@ -139,14 +139,18 @@ def load_text_embeddings(value: Any, n_items: int) -> np.ndarray | None:
 
 
 def build_item_encoder(n_items: int, dim: int, attributes: tuple | None, text: np.ndarray | None, text_dim: int | None = None):
-    """An ItemEncoder module (constructed lazily so torch is imported only when needed)."""
+    """An ItemEncoder module (constructed lazily so torch is imported only when needed).
+
+    The data reach the class as arguments, not through the closure: a class is a reference
+    cycle, and one holding the text table would keep it alive after its version is retired."""
     import torch
     from torch import nn
 
     class ItemEncoder(nn.Module):
         """Item table (n_items + 1, dim): id embedding + mean attribute embedding + projected text; row 0 = padding = 0."""
 
-        def __init__(self) -> None:
+        def __init__(self, n_items: int, dim: int, attributes: tuple | None, text: np.ndarray | None,
+                     text_dim: int | None) -> None:
             super().__init__()
             self.ids = nn.Embedding(n_items + 1, dim, padding_idx=0)
             nn.init.normal_(self.ids.weight, std=0.02)
@@ -175,7 +179,7 @@ def build_item_encoder(n_items: int, dim: int, attributes: tuple | None, text: n
                 table = table + self.text_projection(self.text)
             return torch.cat([torch.zeros_like(table[:1]), table], dim=0)
 
-    return ItemEncoder()
+    return ItemEncoder(n_items, dim, attributes, text, text_dim)
 
 
 def native_bfloat16() -> bool:
@@ -391,9 +395,8 @@ class SequentialRecommender(Recommender):
             self._windows_of = weakref.ref(history)
         return self._windows
 
-    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
-        """(len(users), n_items) float32: the last hidden state of each user's latest max_len items
-        dotted with every item's representation."""
+    def _encode(self, users: np.ndarray, history: Interactions):
+        """(hidden (len(users), dim), item table (n_items + 1, dim)) as torch tensors, without grad."""
         import torch
 
         if self.network is None:
@@ -413,10 +416,22 @@ class SequentialRecommender(Recommender):
                     self._table = self.network.items()
                 table = self._table
             hidden = self.network.encode(torch.from_numpy(windows), table)[:, -1]
-            scores = (hidden @ table[1:].T).numpy()
         if was_training:
             self.network.train()
+        return hidden, table
+
+    def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+        """(len(users), n_items) float32: the last hidden state of each user's latest max_len items
+        dotted with every item's representation."""
+        import torch
+
+        hidden, table = self._encode(users, history)
+        with torch.no_grad():
+            scores = (hidden @ table[1:].T).numpy()
         return scores.astype(np.float32, copy=False)
+
+    def query_vectors(self, users: np.ndarray, history: Interactions) -> np.ndarray:
+        return self._encode(users, history)[0].numpy().astype(np.float32, copy=False)
 
     def item_vectors(self) -> np.ndarray | None:
         """(n_items, dim) item representations (the tied output layer)."""

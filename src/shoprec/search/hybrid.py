@@ -109,6 +109,10 @@ class CandidateSet:
     semantic_ids: set[str] = field(default_factory=set)
     rrf: np.ndarray | None = None
     semantic_list: list[str] = field(default_factory=list)  # semantic hits, best first
+    # Filled on first use, as the set is reused by every shopper typing the query: the ranking
+    # scores without a shopper (n,), and the highlights of hits that were shown (id -> field -> html).
+    scores: np.ndarray | None = None
+    highlights: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def column(self, name: str) -> np.ndarray:
         return self.features[:, FEATURE_NAMES.index(name)]
@@ -262,6 +266,9 @@ class LearnedBlend:
         self.config = config or BlendConfig()
         self.booster = None
         self.columns = [i for i, name in enumerate(FEATURE_NAMES) if name not in self.config.exclude]
+        # False: rank every shopper as an anonymous one (set when the personal feature did not help
+        # held-out shoppers; it is then left unfilled, as for a shopper without history).
+        self.use_personal = True
 
     @property
     def feature_names(self) -> list[str]:
@@ -321,7 +328,8 @@ class LearnedBlend:
         if self.booster is None:
             raise ShoprecError("learned blend is not trained")
         self.booster.save_model(str(path / "blend.lgb"))
-        (path / "blend.json").write_text(json.dumps({"config": self.config.model_dump(), "features": FEATURE_NAMES}))
+        (path / "blend.json").write_text(json.dumps({"config": self.config.model_dump(), "features": FEATURE_NAMES,
+                                                     "use_personal": self.use_personal}))
 
     @classmethod
     def load(cls, path: str | Path) -> "LearnedBlend":
@@ -333,6 +341,7 @@ class LearnedBlend:
             raise ShoprecError(f"{path}: blend was trained on other features; retrain it")
         blend = cls(BlendConfig(**meta["config"]))
         blend.booster = lgb.Booster(model_file=str(path / "blend.lgb"))
+        blend.use_personal = bool(meta.get("use_personal", True))
         return blend
 
 

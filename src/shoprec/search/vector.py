@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -69,29 +70,29 @@ class VectorIndex:
         """Live product ids, in row order."""
         return [i for i in self._row_ids if i is not None]
 
-    def _new_faiss(self, n_live: int):
+    def _new_faiss(self, n_live: int) -> tuple[Any, str]:
+        """An empty faiss index for `n_live` rows and its kind ("hnsw" or "flat")."""
         import faiss
 
         if n_live >= self.config.hnsw_threshold:
             base = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = self.config.ef_construction
             base.hnsw.efSearch = self.config.ef_search
-            self.kind = "hnsw"
-        else:
-            base = faiss.IndexFlatIP(self.dim)
-            self.kind = "flat"
-        return base
+            return base, "hnsw"
+        return faiss.IndexFlatIP(self.dim), "flat"
 
     def _rebuild(self) -> None:
         """Rewrite rows without the dead ones and a new faiss index over them."""
         live = np.flatnonzero(self._alive)
-        self._vectors = np.ascontiguousarray(self._vectors[live])
+        vectors = np.ascontiguousarray(self._vectors[live])
+        index, kind = self._new_faiss(len(live))
+        if len(live):
+            index.add(vectors)  # built aside, then swapped in with the rows it indexes
+        self._vectors = vectors
         self._row_ids = [self._row_ids[r] for r in live.tolist()]
         self._row_of = {item: row for row, item in enumerate(self._row_ids)}
         self._alive = np.ones(len(live), bool)
-        self._index = self._new_faiss(len(live))
-        if len(live):
-            self._index.add(self._vectors)
+        self._index, self.kind = index, kind
 
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Add or replace products. ids: (n,), vectors: (n, dim) float32 L2-normalised."""
@@ -117,7 +118,13 @@ class VectorIndex:
         if self._index is None or crossing or self._dead_share() > self.config.max_dead_share:
             self._rebuild()
         else:
-            self._index.add(vectors)
+            # Copy-on-write: searches run beside an upsert's thread, and faiss's add moves the
+            # storage a running search reads; they keep the index object they started with.
+            import faiss
+
+            index = faiss.clone_index(self._index)
+            index.add(vectors)
+            self._index = index
 
     def remove(self, ids: Collection[str]) -> int:
         """Remove products by id; returns how many were present."""
@@ -263,7 +270,7 @@ class VectorIndex:
             index._index = faiss.read_index(str(path / "hnsw.faiss"))
             index.kind = "hnsw"
         else:
-            index._index = index._new_faiss(len(index._row_ids))
+            index._index, index.kind = index._new_faiss(len(index._row_ids))
             if len(index._vectors):
                 index._index.add(index._vectors)
         return index
