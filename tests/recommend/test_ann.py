@@ -32,38 +32,40 @@ def test_hnsw_finds_what_exact_search_finds():
     table = clustered()
     # Un-normalised inner product (model scores) and cosine (unit rows) are both served this way;
     # 200 of 4,000 crosses cluster borders, the hardest part for a graph (100,000-item figures are
-    # in the build manifest: 0.97-0.998).
+    # in the build manifest).
     cases = ((table, clustered(100, seed=2), 0.88), (unit_rows(table), unit_rows(clustered(100, seed=2)), 0.95))
     for rows, queries, least in cases:
         exact, _ = ItemIndex(rows).search(queries, 200)
         found = {}
-        for ef_search in (256, 512):
-            index = ItemIndex.build(rows, min_items=1000, ef_search=ef_search)
+        for ef_search, reduce in ((256, False), (512, False), (256, True)):
+            index = ItemIndex.build(rows, min_items=1000, ef_search=ef_search, reduce=reduce)
             assert index.approximate
             ids, scores = index.search(queries, 200)
             assert ids.shape == (100, 200)
             assert (np.diff(scores, axis=1) <= 1e-5).all(), "best first"
             np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, rows[ids]), rtol=1e-4, atol=1e-4)
-            found[ef_search] = recall(ids, exact)
-        assert found[256] >= least and found[512] > found[256], found
+            found[ef_search, reduce] = recall(ids, exact)
+        assert found[256, False] >= least and found[512, False] > found[256, False], found
+        assert found[256, True] >= 0.9, found  # the L2 reduction of inner-product search
 
 
 def test_saved_graph_is_used_only_for_the_table_it_indexes(tmp_path):
     table = unit_rows(clustered(2000))
-    index = ItemIndex.build(table, min_items=1000)
-    index.save(tmp_path / "t.faiss")
     queries = table[:30]
-    loaded = ItemIndex.load(tmp_path / "t.faiss", table)
-    assert loaded.approximate
-    np.testing.assert_array_equal(loaded.search(queries, 20)[0], index.search(queries, 20)[0])
+    for reduce in (False, True):
+        index = ItemIndex.build(table, min_items=1000, reduce=reduce)
+        index.save(tmp_path / "t.faiss")
+        loaded = ItemIndex.load(tmp_path / "t.faiss", table)
+        assert loaded.approximate and loaded.reduced == reduce
+        np.testing.assert_array_equal(loaded.search(queries, 20)[0], index.search(queries, 20)[0])
     assert not ItemIndex.load(tmp_path / "t.faiss", table[:1500]).approximate  # stale: another table
     assert not ItemIndex.load(tmp_path / "missing.faiss", table).approximate
 
 
 def test_added_rows_are_found():
-    for min_items in (10**6, 1000):  # exact and HNSW
+    for min_items, reduce in ((10**6, False), (1000, False), (1000, True)):  # exact and both graphs
         table = unit_rows(clustered(2000))
-        index = ItemIndex.build(table, min_items=min_items)
+        index = ItemIndex.build(table, min_items=min_items, reduce=reduce)
         new = unit_rows(clustered(5, seed=9) * 3.0)
         index.add(new)
         assert len(index) == 2005 and index.vectors.shape == (2005, 32)
