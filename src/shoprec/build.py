@@ -362,8 +362,8 @@ def _build_item_graphs(root: Path, settings: Settings, rec: dict, sample: int = 
     """HNSW graphs (`recommend/ann/<table>.faiss`) over the item tables the scenarios search, with
     recall against exact search on `sample` queries recorded: users' query vectors for model
     scores (top 200), items' own vectors for "similar" (top 51) and interest profiles (top 200)."""
-    from shoprec.recommend.ann import ItemIndex, unit_rows
-    from shoprec.recommend.base import Recommender
+    from shoprec.recommend.ann import ItemIndex
+    from shoprec.recommend.base import Recommender, unit_rows
     from shoprec.recommend.scenarios import scenarios_with
 
     used = {g for spec in scenarios_with(settings.recommend.scenarios).values() for g in spec.generators}

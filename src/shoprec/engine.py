@@ -21,7 +21,8 @@ import numpy as np
 
 from shoprec.data.schemas import EVENT_WEIGHTS, Event, Product
 from shoprec.ranking.features import Contributions
-from shoprec.recommend.ann import ItemIndex, unit_rows
+from shoprec.recommend.ann import ItemIndex
+from shoprec.recommend.base import unit_rows
 from shoprec.recommend.generators import (
     ModelGenerator,
     NeighbourGenerator,

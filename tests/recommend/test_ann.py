@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoprec.recommend.ann import ItemIndex, unit_rows
+from shoprec.recommend.ann import ItemIndex
+from shoprec.recommend.base import unit_rows
 
 
 def clustered(n: int = 4000, dim: int = 32, clusters: int = 40, seed: int = 0) -> np.ndarray:

@@ -132,9 +132,3 @@ class ItemIndex:
             if graph.ntotal == len(index.vectors) and graph.d in (index.vectors.shape[1], index.vectors.shape[1] + 1):
                 index.graph = graph
         return index
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero): inner product becomes cosine."""
-    vectors = np.asarray(vectors, np.float32)
-    return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)

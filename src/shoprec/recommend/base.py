@@ -38,6 +38,12 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero): inner product becomes cosine. (n, d) float32."""
+    vectors = np.asarray(vectors, np.float32)
+    return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 class Recommender(ABC):
     """Base class: subclasses implement `_fit` and `score`; batching, exclusion and top-k live here."""
 
@@ -125,7 +131,7 @@ class Recommender(ABC):
             vectors = self.item_vectors()
             if vectors is None:
                 raise NotImplementedError(f"{self.name} has no item representation")
-            self._unit_vectors = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+            self._unit_vectors = unit_rows(vectors)
         items = np.asarray(items, dtype=np.int64)
         norm = self._unit_vectors
         scores = norm[items] @ norm.T
