@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from shoprec import changes
 from shoprec.settings import Settings, get_settings
 
 # Models fitted by default. The sequential model trains for a bounded number of epochs so that
@@ -75,11 +76,15 @@ def build(settings: Settings | None = None, config: BuildConfig | None = None, s
     store = store or open_store(settings.store_url)
     artifacts = ArtifactStore(settings.artifacts_dir)
     try:
+        # Taken before reading: a serving process replays what was stored after (shoprec.changes).
+        data_as_of, events_seq = time.time(), store.last_event_seq()
         products = store.read_products()
         events = store.read_events()
         manifest = {
             "data_hash": data_fingerprint(products, events),
             "counts": {"products": products.num_rows, "events": events.num_rows},
+            "data_as_of": data_as_of,
+            "events_seq": events_seq,
             "config": config.model_dump(),
             "encoder": settings.encoder,
             "software": _software_versions(),
@@ -87,6 +92,9 @@ def build(settings: Settings | None = None, config: BuildConfig | None = None, s
         with artifacts.new_version(**manifest) as version:
             _build_into(version, products, events, settings, config)
         _record_build(store, version)
+        # Journal entries this version contains are needed no more; an hour's margin for processes
+        # still serving an older version (they applied them when written).
+        changes.prune(store, data_as_of - 3600)
         removed = artifacts.prune(settings.keep_versions)
         if removed:
             print(f"pruned old versions: {', '.join(removed)}", file=sys.stderr)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from shoprec import changes
+from shoprec.changes import Follower
 from shoprec.data.schemas import EVENT_WEIGHTS, Event, Product
 from shoprec.ranking.features import Contributions
 from shoprec.recommend.ann import ItemIndex
@@ -76,6 +78,9 @@ class Served:
     stale_subjects: set[str] = field(default_factory=set)  # items whose precomputed lists a catalog change retired
     # Bumped by every catalog or rules change: cached answers computed before it are stale.
     catalog_epoch: int = 0
+    # What the build read: events up to this sequence number, the store as of this time (epoch s).
+    events_seq: int | None = None
+    data_as_of: float | None = None
     results: ResultCache = field(default_factory=lambda: ResultCache(0))
 
     @classmethod
@@ -91,6 +96,8 @@ class Served:
         from shoprec.recommend.base import Recommender
 
         served = cls(version=path.name, path=path)
+        manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").exists() else {}
+        served.events_seq, served.data_as_of = manifest.get("events_seq"), manifest.get("data_as_of")
         catalog = pq.read_table(path / "catalog.parquet").to_pylist()
         served.products = {row["id"]: _product_dict(row) for row in catalog}
         served.item_ids = list(np.load(path / "interactions" / "item_ids.npy"))
@@ -192,6 +199,10 @@ class Engine:
         self._served = Served.empty()
         self._lock = threading.RLock()
         self._reload_lock = threading.Lock()  # a build's reload and the version watcher's may race
+        # Followers of the store (see shoprec.changes): one thread at a time applies events, one the journal.
+        self._events_lock = threading.Lock()
+        self._journal_lock = threading.Lock()
+        self._follower: Follower | None = None
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
@@ -237,12 +248,27 @@ class Engine:
             served = Served.load(path, self.settings.recommend.ann_ef_search)  # loaded fully before the swap: requests never see a half version
             served.results = ResultCache(self.settings.service.result_cache_size)
             self._apply_rules(served)
+            # Catalog changes and forgotten users written since this version's build read the
+            # store, before warming (so warmed answers include them)...
+            last_key = self._replay_changes(served, None)
             if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
                 t0 = time.perf_counter()
                 warmed = served.searcher.warm()
                 log.info("searched %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
             self._warm_live_paths(served)
-            self._served = served
+            with self._journal_lock:
+                # ...and those written while warming, then the swap: a change either lands in a replay
+                # or is followed on the version swapped in (entries followed on the previous version
+                # are applied again to this one; applying one twice is harmless).
+                last_key = self._replay_changes(served, last_key) or last_key
+                self._served = served
+                starting = self._follower is None
+                if starting:
+                    self._follower = self._new_follower(served, last_key)
+            if starting:
+                replayed = self._follow_events()
+                if replayed:
+                    log.info("replayed %d events stored since version %s was built", replayed, served.version)
             if first:
                 settle_memory()
             else:
@@ -254,6 +280,87 @@ class Engine:
             if collecting:
                 gc.enable()
         return True
+
+    # -- following the store (events and changes other processes wrote) ------------------------
+    def _new_follower(self, served: Served, journal_key: str | None) -> Follower:
+        """Follow from what `served`'s build read: events stored since then (the newest
+        `recommend.replay_events` of them, so sessions survive a restart of the serving process),
+        journal entries after `journal_key` (else after the build; else from now)."""
+        last = self.store.last_event_seq()
+        start = last if served.events_seq is None else max(int(served.events_seq), last - self.settings.recommend.replay_events)
+        if journal_key is None:
+            as_of = served.data_as_of if served.data_as_of is not None else time.time()
+            journal_key = changes.key_at(int(as_of * 1e9))
+        return Follower(self.store, start, journal_key)
+
+    def _ensure_follower(self) -> None:
+        """Write paths before any version was loaded still follow (from now on)."""
+        if self._follower is None:
+            with self._journal_lock:
+                if self._follower is None:
+                    self._follower = self._new_follower(Served.empty(), None)
+
+    def follow(self) -> int:
+        """Apply what any process stored since the last call: events to online state, journal
+        entries (catalog upserts and deletes, forgotten users) to the served version. Returns the count."""
+        if self._follower is None:
+            return 0
+        return self._follow_events() + self._follow_journal()
+
+    def _follow_events(self) -> int:
+        with self._events_lock:
+            rows = self._follower.new_events()
+            now = time.time()
+            products = self._served.products
+            with self._lock:
+                for _seq, _event_id, pid, item, kind in rows:
+                    self._last_seen[pid] = now
+                    self._user_epoch[pid] += 1
+                    weight = EVENT_WEIGHTS.get(kind, 0)
+                    if item and weight > 0:
+                        self._recent[pid].append(item)
+                        product = products.get(item) or {}
+                        for cat in (product.get("category") or [])[-1:]:
+                            self._counters[pid][f"category:{cat}"] += weight
+                        if product.get("brand"):
+                            self._counters[pid][f"brand:{product['brand']}"] += weight
+            return len(rows)
+
+    def _follow_journal(self) -> int:
+        with self._journal_lock:
+            entries = self._follower.new_entries()
+            for _key, entry in entries:
+                self._apply_change(self._served, entry, online=True)
+            return len(entries)
+
+    def _replay_changes(self, served: Served, after_key: str | None) -> str | None:
+        """Apply the journal entries after `after_key` (default: since `served`'s build read the
+        store) to `served`; returns the last key applied."""
+        if served.data_as_of is None:
+            return None
+        last = None
+        for last, entry in changes.since(self.store, after_key or changes.key_at(int(served.data_as_of * 1e9))):
+            self._apply_change(served, entry, online=False)
+        return last
+
+    def _apply_change(self, served: Served, entry: dict[str, Any], online: bool) -> None:
+        op, ids = entry.get("op"), list(entry.get("ids") or [])
+        if op == "upsert":
+            products = self.store.get_products(ids)
+            if products:
+                self._index_products(served, products)
+            gone = set(ids) - {p.id for p in products}  # deleted since: the delete's entry follows
+            if gone:
+                self._unindex_products(served, sorted(gone))
+        elif op == "delete":
+            self._unindex_products(served, ids)
+        elif op == "forget":
+            for pid in ids:
+                if online:
+                    self._forget_online(pid)
+                self._forget_served(served, pid)
+        else:
+            log.warning("skipped a change journal entry with unknown op %r", op)
 
     def _warm_live_paths(self, served: Served) -> None:
         """Answer each scenario once before serving: models build their per-version caches (history
@@ -491,24 +598,22 @@ class Engine:
     def record_events(self, events: list[Event]) -> int:
         """Store durably (write-ahead, committed before return), then update online state in place."""
         stored = [e.model_copy(update={"user_id": self.pseudonym(e.user_id)}) for e in events]
+        self._ensure_follower()
         added = self.store.add_events(stored)
-        now = time.time()
-        with self._lock:
-            for e in stored:
-                self._last_seen[e.user_id] = now
-                self._user_epoch[e.user_id] += 1
-                if e.item_id and EVENT_WEIGHTS.get(e.type.value, 0) > 0:
-                    self._recent[e.user_id].append(e.item_id)
-                    product = self._served.products.get(e.item_id) or {}
-                    for cat in (product.get("category") or [])[-1:]:
-                        self._counters[e.user_id][f"category:{cat}"] += EVENT_WEIGHTS[e.type.value]
-                    if product.get("brand"):
-                        self._counters[e.user_id][f"brand:{product['brand']}"] += EVENT_WEIGHTS[e.type.value]
+        # Online state comes from the store, in the order it stored them: this process's events and
+        # other processes' alike, and a resent duplicate (not stored again) counts once.
+        self._follow_events()
         return added
 
     def upsert_products(self, products: list[Product]) -> dict[str, int]:
+        """Store, journal and index (searchable and recommendable at once, in every serving process)."""
         result = self.store.upsert_products(products)
-        served = self._served
+        self._ensure_follower()
+        changes.record(self.store, "upsert", [p.id for p in products])
+        self._follow_journal()
+        return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
+
+    def _index_products(self, served: Served, products: list[Product]) -> None:
         vectors = None
         if served.searcher is not None:
             served.searcher.upsert(products)
@@ -518,11 +623,15 @@ class Engine:
             served.personalisation.add_items([p.id for p in products], vectors, served.item_vectors)
         served.retire_precomputed([p.id for p in products], vectors)
         served.catalog_epoch += 1
-        return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
 
     def delete_products(self, ids: list[str]) -> int:
         removed = self.store.delete_products(ids)
-        served = self._served
+        self._ensure_follower()
+        changes.record(self.store, "delete", list(ids))
+        self._follow_journal()
+        return removed
+
+    def _unindex_products(self, served: Served, ids: list[str]) -> None:
         if served.searcher is not None:
             served.searcher.delete(ids)
         for item in ids:
@@ -531,18 +640,25 @@ class Engine:
                 served.available[served.item_index[item]] = False
         served.retire_precomputed(list(ids), None)
         served.catalog_epoch += 1
-        return removed
 
     def forget_user(self, user: str) -> dict[str, Any]:
-        """Delete the user's events and profile everywhere: store, online state, served profiles."""
+        """Delete the user's events and profile everywhere: store, online state and served profiles
+        of every serving process (through the journal), and versions loaded later."""
         pid = self.pseudonym(user)
         removed = self.store.forget_user(pid)
+        self._ensure_follower()
+        changes.record(self.store, "forget", [pid])
+        self._follow_journal()
+        return {"user": pid, "rows_removed": removed}
+
+    def _forget_online(self, pid: str) -> None:
         with self._lock:
             self._recent.pop(pid, None)
             self._counters.pop(pid, None)
             self._last_seen.pop(pid, None)
             self._user_epoch[pid] += 1
-        served = self._served
+
+    def _forget_served(self, served: Served, pid: str) -> None:
         if pid in served.user_index:
             i = served.user_index.pop(pid)
             if i < len(served.sequences):
@@ -551,7 +667,6 @@ class Engine:
             served.personalisation.forget(pid)
         for feeds in served.precomputed.values():
             feeds.forget(pid)
-        return {"user": pid, "rows_removed": removed}
 
     # -- profiles and stats ----------------------------------------------------------------------
     def profile(self, user: str) -> dict[str, Any]:

@@ -32,6 +32,9 @@ class RecommendSettings(BaseModel):
     # many most popular items, ahead of time; serving answers from them until the user's first event
     # or a catalog change (0: compute on request).
     precompute_users: int = 50_000
+    # Events stored since the served version's build that a starting serving process replays into
+    # its online state (sessions, profile counters); the newest this many.
+    replay_events: int = 200_000
     precompute_items: int = 100_000
     # Catalogs of at least this many items get HNSW graphs (faiss) over the item tables that
     # generators search (model scores, "similar" vectors, interest profiles); smaller ones are
@@ -59,6 +62,9 @@ class ServiceSettings(BaseModel):
     # Answers kept for reuse per serving process (an entry dies with its user's next event, any
     # catalog change, or the next version); kept as JSON bytes, 3-8 KB each at k = 20. 0 disables.
     result_cache_size: int = 10_000
+    # How often each serving process applies what other processes stored (events, catalog changes,
+    # forgotten users); bounds how stale another worker's answers can be. 0: only its own writes.
+    follow_interval_s: float = 0.2
 
 
 class Settings(BaseSettings):

@@ -286,3 +286,53 @@ def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_en
                      for served in (approximate, exact)]
             overlap.append(len(set(lists[0]) & set(lists[1])) / max(len(lists[1]), 1))
     assert np.mean(overlap) >= 0.95, np.mean(overlap)
+
+
+def test_every_serving_process_follows_what_the_others_stored(demo_engine):
+    """Two processes on one store (as with `--workers 2`): events, catalog changes and forgotten
+    users written through one reach the other at its next `follow()`, and a process started later."""
+    shop, a = demo_engine
+    b = Engine.open(a.settings)
+    try:
+        user = _fresh_precomputed_user(shop, a)
+        before = b.recommend(user, "home", k=20)
+        assert before.info.get("precomputed")
+        click = Event(event_id="follow-click-1", user_id=user, item_id=before.ids[0], type="click", timestamp=_now())
+        assert a.record_events([click]) == 1
+        assert b.recommend(user, "home", k=20).info.get("precomputed")  # not followed yet
+        assert b.follow() == 1
+        after = b.recommend(user, "home", k=20)
+        assert not after.info.get("precomputed") and before.ids[0] not in after.ids
+        assert b.profile(user)["session_items"] == [before.ids[0]]
+        assert a.record_events([click]) == 0 and b.follow() == 0  # a resent event counts once, everywhere
+        assert a.profile(user)["session_items"] == b.profile(user)["session_items"] == [before.ids[0]]
+
+        base = shop.products[21]
+        twin = Product(id="follow-new-1", title=base.title + " Max", description=base.description,
+                       category=base.category, brand=base.brand, price=base.price, language=base.language)
+        gone = Product(id="follow-new-2", title=base.title + " Mini", category=base.category, price=base.price)
+        a.upsert_products([twin, gone])
+        a.delete_products(["follow-new-2"])
+        assert "follow-new-1" not in b.search(twin.title, k=10).ids
+        assert b.follow() == 2
+        assert "follow-new-1" in b.search(twin.title, k=10).ids
+        assert "follow-new-2" not in b.search(gone.title, k=10).ids
+
+        a.forget_user(user)
+        b.follow()
+        pid = b.pseudonym(user)
+        assert b.profile(user)["session_items"] == [] and pid not in b._served.user_index
+        assert pid not in b._served.precomputed["home"].rows
+
+        visitor = Event(event_id="follow-view-1", user_id="follow-visitor", item_id=shop.products[4].id, type="view",
+                        timestamp=_now())
+        a.record_events([visitor])
+        c = Engine.open(a.settings)  # a restarted worker: the version lacks all of the above
+        try:
+            assert "follow-new-1" in c.search(twin.title, k=10).ids and "follow-new-2" not in c._served.products
+            assert pid not in c._served.user_index and pid not in c._served.precomputed["home"].rows
+            assert c.profile("follow-visitor")["session_items"] == [shop.products[4].id]  # sessions survive it
+        finally:
+            c.close()
+    finally:
+        b.close()

@@ -97,6 +97,23 @@ def test_add_events_is_idempotent(store):
     assert store.counts()["events"] == 5
 
 
+def test_events_after_follows_insertion_order_without_duplicates(store):
+    assert store.last_event_seq() == 0 and store.events_after(0) == []
+    store.add_events([event("e1", user="u1", item="p1"), event("e2", user="u2", item=None, kind="search", query="tea")])
+    rows = store.events_after(0)
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [("e1", "u1", "p1", "view"), ("e2", "u2", None, "search")]
+    assert rows[0][0] < rows[1][0] == store.last_event_seq()
+    cursor = store.last_event_seq()
+    store.add_events([event("e1"), event("e3", at=T0 - timedelta(days=1))])  # a duplicate and an older timestamp
+    assert [r[1] for r in store.events_after(cursor)] == ["e3"]  # by insertion, not by timestamp
+    assert [r[1] for r in store.events_after(0, limit=2)] == ["e1", "e2"]
+    store.add_events([event("e4", user="leaves")])
+    store.forget_user("leaves")  # the newest row goes: its number must not come back
+    cursor = store.last_event_seq()
+    store.add_events([event("e5")])
+    assert [r[1] for r in store.events_after(cursor)] == ["e5"]
+
+
 def test_read_events_table_schema_and_values(store):
     store.add_events([
         event("e1", kind="purchase", price=9.5, quantity=2, session_id="s1", context={"device": "mobile"}),
@@ -177,6 +194,11 @@ def test_records_put_get_list_delete(store):
     assert store.delete_record("rule", "r2") is False
     assert [k for k, _ in store.list_records("rule")] == ["r1"]
     assert store.list_records("nothing") == []
+    store.put_record("change", "0002-b", {"n": 2})
+    store.put_record("change", "0001-a", {"n": 1})
+    store.put_record("change", "0003-c", {"n": 3})
+    assert [k for k, _ in store.list_records("change", after_key="0001-a")] == ["0002-b", "0003-c"]
+    assert store.list_records("change", after_key="0003-c") == []
 
 
 # -- durability and concurrency ----------------------------------------------------------------------
@@ -239,6 +261,28 @@ def test_sqlite_durability_settings(tmp_path):
         conn = s._conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_sqlite_schema_1_is_migrated_keeping_events_and_their_numbers(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with open_store(f"sqlite:///{path}") as s:
+        s.add_events([event("e1"), event("e2", user="u2")])
+    conn = sqlite3.connect(path)  # rebuild the events table as schema 1 made it (seq without AUTOINCREMENT)
+    ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+    conn.executescript("DROP INDEX events_time; DROP INDEX events_user; ALTER TABLE events RENAME TO e_old; "
+                       + ddl.replace(" AUTOINCREMENT", "") + "; INSERT INTO events SELECT * FROM e_old; DROP TABLE e_old; "
+                       "DELETE FROM sqlite_sequence WHERE name = 'events'; PRAGMA user_version = 1;")
+    conn.close()
+    with open_store(f"sqlite:///{path}") as s:
+        assert "AUTOINCREMENT" in s._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+        assert [(r[0], r[1]) for r in s.events_after(0)] == [(1, "e1"), (2, "e2")]
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        s.forget_user("u2")
+        s.add_events([event("e3")])
+        assert [(r[0], r[1]) for r in s.events_after(1)] == [(3, "e3")]
+        assert s.read_events(since=T0 - timedelta(days=1)).num_rows == 2  # the time index came back
 
 
 def test_unknown_url_is_a_clear_error():

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,10 +16,9 @@ import pytest
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
 
 
-def test_two_workers_share_the_port_answer_and_stop_together(served_engine, tmp_path):
+def start_two_workers(settings, tmp_path) -> tuple[subprocess.Popen, int, Path]:
     from shoprec.service.builds import settings_environment
 
-    settings, _ = served_engine
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -28,18 +28,37 @@ def test_two_workers_share_the_port_answer_and_stop_together(served_engine, tmp_
     server = subprocess.Popen([sys.executable, "-m", "shoprec.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", "2", "--log-level", "warning"], env=env, stdout=log.open("w"),
                               stderr=subprocess.STDOUT, cwd=tmp_path)
+    return server, port, log
+
+
+def clients_per_worker(server, port: int, log: Path, headers: dict[str, str]) -> dict[int, httpx.Client]:
+    """One keep-alive client per worker pid (a connection stays with the worker that accepted it)."""
+    clients: dict[int, httpx.Client] = {}
+    deadline = time.monotonic() + 120
+    while len(clients) < 2 and time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()[-2000:]
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10)
+        try:  # a new connection each time: the kernel spreads them over the workers' sockets
+            response = client.get("/readyz")
+            if response.status_code == 200 and response.json()["worker"] not in clients:
+                clients[response.json()["worker"]] = client
+                continue
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        client.close()
+    assert len(clients) == 2, f"answered by {sorted(clients)}: {log.read_text()[-2000:]}"
+    return clients
+
+
+def test_two_workers_share_the_port_answer_and_stop_together(served_engine, tmp_path):
+    settings, _ = served_engine
+    server, port, log = start_two_workers(settings, tmp_path)
     workers: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
-        while len(workers) < 2 and time.monotonic() < deadline:
-            assert server.poll() is None, log.read_text()[-2000:]
-            try:  # a new connection each time: the kernel spreads them over the workers' sockets
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if response.status_code == 200:
-                    workers.add(response.json()["worker"])
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert len(workers) == 2, f"answered by {workers}: {log.read_text()[-2000:]}"
+        clients = clients_per_worker(server, port, log, {})
+        workers = set(clients)
+        for client in clients.values():
+            client.close()
         assert server.pid not in workers  # the supervisor only starts and stops them
         hits = httpx.get(f"http://127.0.0.1:{port}/v1/recommend/home", params={"k": 5},
                          headers={"X-API-Key": "test-public"}, timeout=10)
@@ -51,3 +70,39 @@ def test_two_workers_share_the_port_answer_and_stop_together(served_engine, tmp_
     for pid in workers:  # no worker outlives the supervisor
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_what_one_worker_is_told_reaches_the_other_within_a_second(served_engine, tmp_path):
+    """An event, a catalog upsert and a forgotten user sent to one worker change the other's answers."""
+    settings, engine = served_engine
+    server, port, log = start_two_workers(settings, tmp_path)
+    try:
+        clients = clients_per_worker(server, port, log, {"X-API-Key": "test-admin"})
+        one, other = clients.values()
+
+        def reaches_other(check) -> float:
+            """Seconds until `check(other)` holds (fails after 1 s)."""
+            t0 = time.monotonic()
+            while not check(other):
+                assert time.monotonic() - t0 < 1.0, "the other worker did not follow within a second"
+                time.sleep(0.02)
+            return time.monotonic() - t0
+
+        item = engine._served.item_ids[3]
+        event = {"event_id": "workers-click-1", "user_id": "workers-shopper", "item_id": item, "type": "click",
+                 "timestamp": time.time()}
+        assert one.post("/v1/events", json=event).json()["accepted"] == 1
+        reaches_other(lambda c: c.get("/v1/users/workers-shopper/profile").json()["session_items"] == [item])
+
+        product = {"id": "workers-new-1", "title": "Zebra striped thermos flask", "brand": "Brewco",
+                   "category": ["Home", "Kitchen", "Mugs"], "price": 19.0}
+        assert one.put("/v1/admin/products", json={"products": [product]}).status_code == 200
+        reaches_other(lambda c: "workers-new-1" in [h["id"] for h in c.get("/v1/search", params={"q": "zebra thermos"}).json()["hits"]])
+
+        assert one.delete("/v1/admin/users/workers-shopper").status_code == 200
+        reaches_other(lambda c: c.get("/v1/users/workers-shopper/profile").json()["session_items"] == [])
+        for client in clients.values():
+            client.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)

@@ -30,7 +30,7 @@ from shoprec.data.schemas import Event
 from shoprec.errors import NotBuiltError
 from shoprec.service import models as m
 from shoprec.service.auth import ADMIN, EVENTS, READ, ApiError, KeyRing, limit_by_ip, require
-from shoprec.service.builds import BuildManager, VersionWatcher
+from shoprec.service.builds import BuildManager, StoreFollower, VersionWatcher
 from shoprec.service.metrics import MetricsMiddleware, ServiceMetrics
 from shoprec.service.ratelimit import TokenBucketLimiter
 from shoprec.settings import Settings, get_settings
@@ -314,9 +314,15 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
         if watch_interval_s and watch_interval_s > 0:
             watcher = VersionWatcher(settings.artifacts_dir, lambda: app.state.engine, app.state.metrics, watch_interval_s)
             watcher.start()
+        follower = None
+        if settings.service.follow_interval_s > 0:
+            follower = StoreFollower(lambda: app.state.engine, settings.service.follow_interval_s)
+            follower.start()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             if watcher is not None:
                 watcher.stop()
             app.state.builds.wait(timeout=0)

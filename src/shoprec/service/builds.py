@@ -155,3 +155,30 @@ class VersionWatcher:
                     log.info("swapped to artifact version %s", getattr(engine, "version", None))
             except Exception:
                 log.exception("reload after %s changed failed; still serving the previous version", self.link)
+
+
+class StoreFollower:
+    """Apply what other processes wrote to the store (events, catalog changes, forgotten users) to
+    this worker's engine every `interval_s`: with `--workers N` a shopper's next request may reach
+    another worker than the event did (see `shoprec.changes`)."""
+
+    def __init__(self, get_engine: Callable[[], Any], interval_s: float = 0.2):
+        self.get_engine = get_engine
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="shoprec-store-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            engine = self.get_engine()
+            try:
+                if engine is not None and hasattr(engine, "follow"):
+                    engine.follow()
+            except Exception:
+                log.exception("following the store failed; retrying in %.1fs", self.interval_s)

@@ -64,6 +64,19 @@ class Store(ABC):
         """All events (optionally since a timestamp), in (timestamp, insertion) order."""
 
     @abstractmethod
+    def last_event_seq(self) -> int:
+        """The insertion sequence number of the newest stored event (0 when there is none)."""
+
+    @abstractmethod
+    def events_after(self, seq: int, limit: int = 10_000) -> list[tuple[int, str, str, str | None, str]]:
+        """Up to `limit` events stored after sequence number `seq`, in insertion order, as
+        (seq, event_id, user_id, item_id, type) rows: what serving processes follow."""
+
+    # Whether insertion order equals commit order: one writer at a time (SQLite) makes it so; with
+    # concurrent writers (PostgreSQL) a lower sequence number can commit after a higher one is read.
+    seq_in_commit_order: bool = True
+
+    @abstractmethod
     def forget_user(self, user_id: str) -> int:
         """Delete the user's events, profile and user row everywhere; returns rows removed."""
 
@@ -79,8 +92,8 @@ class Store(ABC):
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    def list_records(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        """(key, value) pairs of one kind, oldest first."""
+    def list_records(self, kind: str, after_key: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, value) pairs of one kind, oldest first; with `after_key`, only keys sorting after it."""
 
     @abstractmethod
     def delete_record(self, kind: str, key: str) -> bool: ...

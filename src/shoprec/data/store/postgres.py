@@ -95,6 +95,8 @@ _STAGE = "shoprec_events_stage"
 class PostgresStore(Store):
     """A shop's data in PostgreSQL; one connection shared by threads behind a lock."""
 
+    seq_in_commit_order = False  # other processes insert events concurrently
+
     def __init__(self, url: str, connect_timeout_s: int = 10):
         import psycopg  # a core dependency, imported only when a PostgreSQL store is opened
 
@@ -262,6 +264,16 @@ class PostgresStore(Store):
                 cur.execute(f'SELECT {_EVENT_COLS} FROM events WHERE "timestamp" >= %s ORDER BY "timestamp", seq', (start,))
             return common.events_table(cur)
 
+    def last_event_seq(self) -> int:
+        with self._session() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    def events_after(self, seq: int, limit: int = 10_000) -> list[tuple[int, str, str, str | None, str]]:
+        with self._session() as conn:
+            return [tuple(row) for row in conn.execute(
+                "SELECT seq, event_id, user_id, item_id, type FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+                (int(seq), int(limit))).fetchall()]
+
     def forget_user(self, user_id: str) -> int:
         return sum(self.forget_user_detail(user_id).values())
 
@@ -296,9 +308,13 @@ class PostgresStore(Store):
             row = conn.execute("SELECT value::text FROM records WHERE kind = %s AND key = %s", (kind, key)).fetchone()
         return None if row is None else common.loads(row[0])
 
-    def list_records(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def list_records(self, kind: str, after_key: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         with self._session() as conn:
-            rows = conn.execute("SELECT key, value::text FROM records WHERE kind = %s ORDER BY seq", (kind,)).fetchall()
+            if after_key is None:
+                rows = conn.execute("SELECT key, value::text FROM records WHERE kind = %s ORDER BY seq", (kind,)).fetchall()
+            else:
+                rows = conn.execute("SELECT key, value::text FROM records WHERE kind = %s AND key > %s ORDER BY seq",
+                                    (kind, after_key)).fetchall()
         return [(key, common.loads(value)) for key, value in rows]
 
     def delete_record(self, kind: str, key: str) -> bool:

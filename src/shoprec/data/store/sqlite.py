@@ -22,7 +22,7 @@ from shoprec.data.schemas import Event, Product, User
 from shoprec.data.store import common
 from shoprec.data.store.base import Store, UpsertResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events.seq never reused (AUTOINCREMENT), so followers can trust it
 _IN_CHUNK = 900  # ids per `IN (...)` list, well under SQLite's bound-variable limit
 
 _DDL = """
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS users (
     created_at REAL
 );
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
     user_id TEXT NOT NULL,
     session_id TEXT NOT NULL DEFAULT '',
@@ -116,7 +116,29 @@ class SQLiteStore(Store):
         self._conn = self._connect(cache_mb=64)
         with self._lock:
             self._conn.executescript(_DDL)
+            self._migrate()
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self) -> None:
+        """Version 1 -> 2: events.seq without AUTOINCREMENT reused the numbers of deleted newest rows
+        (a forgotten user's), so a process following new events by seq missed the next ones."""
+        def events_sql(conn: sqlite3.Connection) -> str:
+            return conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()[0]
+
+        if "AUTOINCREMENT" in events_sql(self._conn).upper():
+            return
+        with self._write() as conn:
+            if "AUTOINCREMENT" in events_sql(conn).upper():
+                return  # another process migrated it first
+            conn.execute("DROP INDEX IF EXISTS events_time")
+            conn.execute("DROP INDEX IF EXISTS events_user")
+            conn.execute("ALTER TABLE events RENAME TO events_v1")
+            for statement in _DDL.split(";"):
+                if "events" in statement and statement.strip():
+                    conn.execute(statement)
+            columns = "seq, " + _EVENT_COLS
+            conn.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_v1 ORDER BY seq")
+            conn.execute("DROP TABLE events_v1")
 
     def _connect(self, cache_mb: int = 16) -> sqlite3.Connection:
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
@@ -288,6 +310,15 @@ class SQLiteStore(Store):
                 )
             return common.events_table(cursor)
 
+    def last_event_seq(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    def events_after(self, seq: int, limit: int = 10_000) -> list[tuple[int, str, str, str | None, str]]:
+        with self._read() as conn:
+            return conn.execute("SELECT seq, event_id, user_id, item_id, type FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                (int(seq), int(limit))).fetchall()
+
     def forget_user(self, user_id: str) -> int:
         return sum(self.forget_user_detail(user_id).values())
 
@@ -322,9 +353,13 @@ class SQLiteStore(Store):
             row = conn.execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
         return None if row is None else common.loads(row[0])
 
-    def list_records(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def list_records(self, kind: str, after_key: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         with self._read() as conn:
-            rows = conn.execute("SELECT key, value FROM records WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
+            if after_key is None:
+                rows = conn.execute("SELECT key, value FROM records WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
+            else:
+                rows = conn.execute("SELECT key, value FROM records WHERE kind = ? AND key > ? ORDER BY seq",
+                                    (kind, after_key)).fetchall()
         return [(key, common.loads(value)) for key, value in rows]
 
     def delete_record(self, kind: str, key: str) -> bool:
