@@ -163,6 +163,19 @@ class RecommenderTestMixin:
         assert queries.shape == (len(users), table.shape[1]) and table.shape[0] == split.train.n_items
         np.testing.assert_allclose(queries @ table.T, fitted.score(users, split.train), rtol=1e-4, atol=1e-4)
 
+    def test_sparse_scores_are_the_dense_scores(self, fitted: Recommender, split: LeaveOneOut) -> None:
+        # The live path takes a sparse model's candidates from score_sparse: the nonzero dense scores.
+        if not fitted.sparse_scores:
+            with pytest.raises(NotImplementedError):
+                fitted.score_sparse(0, split.train)
+            return
+        for user in range(0, split.train.n_users, 7):
+            dense = fitted.score(np.array([user]), split.train)[0]
+            ids, scores = fitted.score_sparse(user, split.train)
+            assert len(np.unique(ids)) == len(ids)
+            np.testing.assert_array_equal(np.sort(ids), np.flatnonzero(dense))
+            np.testing.assert_allclose(scores, dense[ids], rtol=1e-5)
+
     def test_same_seed_same_recommendations(self, split: LeaveOneOut) -> None:
         users = np.arange(split.train.n_users)
         first = self.make_model(seed=3).fit(split.train).recommend(users, k=self.k)

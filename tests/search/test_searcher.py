@@ -176,6 +176,18 @@ def test_reused_candidates_answer_like_a_fresh_retrieval(built):
             assert reused.facets == again.facets
     assert searcher._retrieved.stats()["hits"] >= 6
 
+def test_shopper_affinity_over_a_cached_candidate_set_is_the_per_id_affinity(built):
+    searcher, _, _ = built
+    candidates = searcher.retrieve("stainless steel bottle", None, None)
+    vector = searcher.vectors.vectors_for([candidates.ids[0]])[1][0]
+    for profile in ({"categories": {"Bottles": 5.0, "Kitchen": 1.0}}, {"vector": vector},
+                    {"vector": vector, "categories": {"Kettles": 2.0, "Home": 0.5, "nowhere": 9.0}}):
+        affinity = searcher._personalizer(profile)
+        fast = affinity.of_candidates(candidates, searcher._personal_inputs(candidates))
+        np.testing.assert_allclose(fast, affinity(candidates.ids), rtol=1e-5, atol=1e-6)
+        assert fast.any()
+
+
 def test_personalisation_moves_preferred_category_up(built):
     searcher, _, _ = built
     plain = searcher.search("stainless steel", k=10).ids

@@ -10,3 +10,21 @@ def test_summary_reports_throughput_percentiles_and_errors():
     assert figures["requests"] == 110 and figures["rps"] == 55.0 and figures["errors"] == 2
     assert figures["p50_ms"]["recommend"] == 50.5 and figures["p99_ms"]["recommend"] == 99.01
     assert figures["p50_ms"]["search"] == 5.0 and figures["p50_ms"]["events"] is None
+
+
+def test_inputs_drawn_from_distinct_values_or_from_the_log(tmp_path):
+    import json
+    from collections import Counter
+
+    from shoprec.bench.load import bench_settings, sample_inputs
+
+    rows = [{"user_id": "heavy", "item_id": "hit", "query": "tea"}] * 90 + \
+           [{"user_id": f"light{i}", "item_id": f"rare{i}", "query": f"q{i}"} for i in range(10)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "events.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = bench_settings(tmp_path)
+    distinct = sample_inputs(settings, tmp_path, seed=1, n=50)
+    assert sorted(distinct["users"]) == sorted({r["user_id"] for r in rows})  # each once
+    log = sample_inputs(settings, tmp_path, seed=1, n=50, draw="log")
+    assert len(log["users"]) == 500 and Counter(log["users"])["heavy"] > 400  # as often as in the log (90%)
+    assert Counter(log["queries"])["tea"] > 400 and set(log["items"]) <= {r["item_id"] for r in rows}

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-swap", action="store_true", help="skip the phase during a rebuild")
     parser.add_argument("--swap-max-s", type=float, default=900.0, help="longest the during-swap phase may run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--draw", choices=("distinct", "log"), default="distinct",
+                        help="users, items and queries: 'distinct' values equally often (the long tail as often "
+                             "as the head), or 'log': rows of the event log, as often as they occur there")
 
 
 # -- preparation ----------------------------------------------------------------------------------
@@ -132,8 +135,14 @@ def _run(cmd: list[str], settings: Settings) -> None:
         raise SystemExit(f"{' '.join(cmd[2:])} failed ({proc.returncode}):\n{proc.stderr[-3000:] or proc.stdout[-3000:]}")
 
 
-def sample_inputs(settings: Settings, workdir: Path, seed: int, n: int = 2000) -> dict[str, list[str]]:
-    """Raw user ids, item ids and queries to send (drawn from the demo files, else the store)."""
+def sample_inputs(settings: Settings, workdir: Path, seed: int, n: int = 2000, draw: str = "distinct") -> dict[str, list[str]]:
+    """Raw user ids, item ids and queries to send (drawn from the demo files, else the store).
+
+    draw: "distinct" picks `n` distinct values of each, every one equally often (the long tail as
+    often as the head); "log" picks `10 n` rows of the event log, so a value comes up as often as
+    it does there (active shoppers, popular items and frequent queries most)."""
+    if draw not in ("distinct", "log"):
+        raise ValueError(f"draw must be 'distinct' or 'log', not {draw!r}")
     rng = random.Random(seed)
     data_dir = workdir / "data"
     users: list[str] = []
@@ -161,6 +170,9 @@ def sample_inputs(settings: Settings, workdir: Path, seed: int, n: int = 2000) -
             titles = store.read_products().column("title").to_pylist()
         queries = queries or [" ".join(str(t).split()[:2]) for t in titles[:n]]
         del pc
+    if draw == "log" and users and items and queries:
+        return {"users": rng.choices(users, k=10 * n), "items": rng.choices(items, k=10 * n),
+                "queries": rng.choices(queries, k=10 * n)}
     users = sorted(set(users)) or [f"bench-user-{i}" for i in range(n)]
     items = sorted(set(items))
     queries = sorted(set(queries)) or ["shoes"]
@@ -411,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = bench_settings(args.workdir)
     prepared = prepare(args, settings)
-    inputs = sample_inputs(settings, args.workdir, args.seed)
+    inputs = sample_inputs(settings, args.workdir, args.seed, draw=args.draw)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
@@ -427,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
         steady["caches"] = cache_stats(admin)
         print_phase("steady", steady)
         result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
-        result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers,
+        result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers, draw=args.draw,
                       scale=prepared.get("scale"), startup_s=round(startup_s, 1))
         if not args.skip_swap:
             build = admin.post("/v1/admin/build").json()

@@ -55,6 +55,7 @@ class UserProfiles:
         self.user_index = {u: i for i, u in enumerate(self.user_ids)}
         self.affinities = affinities
         self.vocab = vocab
+        self._labels: dict[str, dict[str, int]] = {}  # vocab name -> {label: column}, built on first use
         self.vectors = vectors
         self.first_seen, self.last_seen, self.n_events = first_seen, last_seen, n_events
         self.now = now
@@ -123,7 +124,9 @@ class UserProfiles:
 
     def affinity(self, i: int, name: str, item_values: np.ndarray) -> np.ndarray:
         """User i's affinity for each of the given items' values (category/brand labels or band ids)."""
-        labels = {label: j for j, label in enumerate(self.vocab[name])}
+        labels = self._labels.get(name)
+        if labels is None:
+            labels = self._labels[name] = {label: j for j, label in enumerate(self.vocab[name])}
         row = self.affinities[name].getrow(i).toarray().ravel()
         cols = np.array([labels.get(str(v), -1) for v in item_values])
         return np.where(cols >= 0, row[np.maximum(cols, 0)], 0.0).astype(np.float32)

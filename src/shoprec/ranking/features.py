@@ -52,27 +52,37 @@ class ItemStats:
 
 
 class Contributions:
-    """Each retrieval generator's share of an item's fused score (generator -> {item: value})."""
+    """Each retrieval generator's share of an item's fused score (generator -> items and values)."""
 
     def __init__(self) -> None:
-        self._parts: dict[str, dict[int, float]] = {}
+        self._parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # generator -> (item ids sorted, values)
 
     def add(self, generator: str, items: np.ndarray, values: np.ndarray) -> None:
         """Record one generator's (distinct) items and their shares."""
-        self._parts.setdefault(generator, {}).update(zip(items.tolist(), values.tolist()))
+        items, values = np.asarray(items, np.int64), np.asarray(values, np.float32)
+        order = np.argsort(items, kind="stable")
+        self._parts[generator] = (items[order], values[order])
 
     def generators(self) -> list[str]:
         return list(self._parts)
 
     def get(self, item: int, default: dict[str, float] | None = None) -> dict[str, float]:
         """{generator: value} for one item (`default`, else {}, when no generator proposed it)."""
-        found = {name: part[item] for name, part in self._parts.items() if item in part}
+        found = {}
+        for name, (ids, values) in self._parts.items():
+            at = int(np.searchsorted(ids, item))
+            if at < len(ids) and ids[at] == item:
+                found[name] = float(values[at])
         return found or (default if default is not None else {})
 
-    def column(self, generator: str, items: list[int]) -> np.ndarray:
+    def column(self, generator: str, items: np.ndarray | list[int]) -> np.ndarray:
         """(len(items),) values of one generator, 0 where it did not propose the item."""
-        part = self._parts.get(generator, {})
-        return np.fromiter((part.get(i, 0.0) for i in items), np.float32, len(items))
+        items = np.asarray(items, np.int64)
+        ids, values = self._parts.get(generator, (np.zeros(0, np.int64), np.zeros(0, np.float32)))
+        if not len(ids):
+            return np.zeros(len(items), np.float32)
+        at = np.minimum(np.searchsorted(ids, items), len(ids) - 1)
+        return np.where(ids[at] == items, values[at], 0.0).astype(np.float32)
 
 
 def candidate_features(candidates: np.ndarray, contributions: Contributions, stats: ItemStats,
@@ -83,11 +93,10 @@ def candidate_features(candidates: np.ndarray, contributions: Contributions, sta
     m = len(candidates)
     x = np.zeros((m, len(FEATURE_NAMES)), np.float32)
     col = {name: j for j, name in enumerate(FEATURE_NAMES)}
-    items = candidates.tolist()
     for gen in contributions.generators():
         j = col.get(f"gen:{gen}")
         if j is not None:
-            x[:, j] = contributions.column(gen, items)
+            x[:, j] = contributions.column(gen, candidates)
     c = candidates
     x[:, col["log_popularity"]] = np.log1p(stats.popularity[c])
     x[:, col["log_popularity_recent"]] = np.log1p(stats.popularity_recent[c])

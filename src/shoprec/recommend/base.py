@@ -53,6 +53,8 @@ class Recommender(ABC):
     # such models can only score users by their training index. Otherwise `score` is a pure function
     # of the history it is given, so the service can score an unseen user or a fresh session.
     needs_user_index: ClassVar[bool] = False
+    # True when `score_sparse` gives one user's nonzero scores without a dense row over the catalog.
+    sparse_scores: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         base = config if config is not None else self.config_class()
@@ -79,6 +81,10 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, users: np.ndarray, history: Interactions) -> np.ndarray:
         """(len(users), n_items) float32 scores given each user's `history` (higher is better)."""
+
+    def score_sparse(self, user: int, history: Interactions) -> tuple[np.ndarray, np.ndarray]:
+        """One user's nonzero `score` entries: (ids (m,) int64, scores (m,) float32), in no order."""
+        raise NotImplementedError(f"{self.name} scores densely (sparse_scores is False)")
 
     def recommend(
         self,

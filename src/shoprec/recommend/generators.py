@@ -84,6 +84,14 @@ class ModelGenerator:
         if self.index is not None:
             ids, scores = self.index.search(self.model.query_vectors(users, data), k)
             ids, scores = ids[0], scores[0]
+        elif self.model.sparse_scores:
+            # Only the items the model scores at all (neighbours of the history), not the catalog.
+            ids, scores = self.model.score_sparse(int(users[0]), data)
+            if len(ids) > k:
+                keep = np.argpartition(-scores, k - 1)[:k]
+                ids, scores = ids[keep], scores[keep]
+            order = np.argsort(-scores, kind="stable")
+            ids, scores = ids[order], scores[order]
         else:
             scores = np.asarray(self.model.score(users, data)[0], np.float32)
             ids = None
@@ -158,9 +166,16 @@ class PopularityGenerator:
         self.name = name
         self.popularity = popularity.astype(np.float32)
         self.by_locale = by_locale or {}
+        self._ranked: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}  # locale -> (depth, ids, scores): counts never change
 
     def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
-        counts = self.by_locale.get(str(request.context.get("locale", "")), self.popularity)
-        # Smooth with overall popularity so sparse locales still fill the list.
-        scores = counts / max(float(counts.sum()), 1.0) + 0.1 * self.popularity / max(float(self.popularity.sum()), 1.0)
-        return _top(scores.astype(np.float32), k)
+        locale = str(request.context.get("locale", ""))
+        locale = locale if locale in self.by_locale else ""
+        ranked = self._ranked.get(locale)
+        if ranked is None or ranked[0] < k:
+            counts = self.by_locale.get(locale, self.popularity)
+            # Smooth with overall popularity so sparse locales still fill the list.
+            scores = counts / max(float(counts.sum()), 1.0) + 0.1 * self.popularity / max(float(self.popularity.sum()), 1.0)
+            depth = max(k, 1000)
+            ranked = self._ranked[locale] = (depth, *_top(scores.astype(np.float32), depth))
+        return ranked[1][:k], ranked[2][:k]

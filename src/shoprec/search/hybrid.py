@@ -113,6 +113,9 @@ class CandidateSet:
     # scores without a shopper (n,), and the highlights of hits that were shown (id -> field -> html).
     scores: np.ndarray | None = None
     highlights: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What personalising needs of each candidate: category codes (n, depth) int32 (-1 pads) and
+    # {category: code}; see `Searcher._personal_inputs`.
+    personal_inputs: tuple[np.ndarray, dict[str, int]] | None = None
 
     def column(self, name: str) -> np.ndarray:
         return self.features[:, FEATURE_NAMES.index(name)]

@@ -79,6 +79,46 @@ def shopper_profile(categories: Sequence[str], vectors: np.ndarray | None) -> di
     return profile
 
 
+class ShopperAffinity:
+    """A shopper's affinity for products, (n,) float32 in [-0.5, 1]: half the cosine between their
+    interest vector and the product's, plus half their strongest category weight (relative to their
+    top category) among the product's category path."""
+
+    def __init__(self, searcher: "Searcher", vector: np.ndarray | None, categories: Mapping[str, float] | None):
+        self.searcher = searcher
+        self.vector = None if vector is None else np.asarray(vector, np.float32)
+        self.categories = dict(categories or {})
+        self.top = (max(self.categories.values()) if self.categories else 1.0) or 1.0
+
+    def __call__(self, ids: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(ids), np.float32)
+        if self.vector is not None:
+            out += 0.5 * (self.searcher.vectors.vectors_for(ids)[1] @ self.vector)
+        if self.categories:
+            known = set(self.categories)
+            catalog = self.searcher.catalog
+            for row, i in enumerate(ids):
+                path = catalog[i]["category"] if i in catalog else []
+                if not known.isdisjoint(path):  # most share none: skipped at C speed
+                    out[row] += 0.5 * max(self.categories.get(c, 0.0) for c in path) / self.top
+        return out
+
+    def of_candidates(self, candidates: Any, inputs: tuple[np.ndarray, np.ndarray, dict[str, int]]) -> np.ndarray:
+        """The same for a candidate set, from its cached vectors and category codes (vectorised)."""
+        vectors, codes, names = inputs
+        out = np.zeros(len(codes), np.float32)
+        if self.vector is not None:
+            out += 0.5 * (vectors @ self.vector)
+        if self.categories:
+            weights = np.zeros(len(names) + 1, np.float32)  # the last slot: padding, weight 0
+            for category, weight in self.categories.items():
+                code = names.get(category)
+                if code is not None:
+                    weights[code] = weight
+            out += 0.5 * np.maximum(weights[codes].max(axis=1), 0.0) / self.top
+        return out
+
+
 class SearcherConfig(BaseModel):
     """Retrieval depth and fusion settings (defaults from `settings.search`)."""
 
@@ -419,8 +459,30 @@ class Searcher:
                 candidates.scores = self.rank(candidates)
             return candidates.scores
         features = candidates.features.copy()
-        features[:, FEATURE_NAMES.index("personal")] = personalize(candidates.ids)
+        if isinstance(personalize, ShopperAffinity):
+            personal = personalize.of_candidates(candidates, self._personal_inputs(candidates))
+        else:
+            personal = personalize(candidates.ids)
+        features[:, FEATURE_NAMES.index("personal")] = personal
         return self._score_rows(features, candidates.rrf)
+
+    def _personal_inputs(self, candidates: CandidateSet) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """The candidates' vectors (n, dim) and category codes (n, depth) with {category: code}.
+
+        The codes are kept with the candidate set (retrieval makes them, so warmed sets have them);
+        the vectors are looked up each time (kept, they would cost 1.5 KB per candidate)."""
+        return (self.vectors.vectors_for(candidates.ids)[1], *self._category_codes(candidates))
+
+    def _category_codes(self, candidates: CandidateSet) -> tuple[np.ndarray, dict[str, int]]:
+        if candidates.personal_inputs is None:
+            paths = [self.catalog[i]["category"] if i in self.catalog else [] for i in candidates.ids]
+            names: dict[str, int] = {}
+            codes = np.full((len(paths), max((len(p) for p in paths), default=0) or 1), -1, np.int32)
+            for row, path in enumerate(paths):
+                for j, category in enumerate(path):
+                    codes[row, j] = names.setdefault(category, len(names))
+            candidates.personal_inputs = (codes, names)
+        return candidates.personal_inputs
 
     def _allowed_ids(self, filters: Any) -> set[str] | None:
         """Product ids that pass `filters` (None: no filter), checked on the catalog metadata.
@@ -467,6 +529,7 @@ class Searcher:
         candidates = self._retrieved.get(key, epoch)
         if candidates is None:  # the shopper-independent part, reused by every shopper typing this query
             candidates = self.retrieve(searched, filters, None, lexical_query=expanded)
+            self._category_codes(candidates)  # for personalised searches of the query to come
             self._retrieved.put(key, epoch, candidates)
         scores = self._personal_scores(candidates, personalize)
         order = np.argsort(-scores, kind="stable")
@@ -555,22 +618,7 @@ class Searcher:
         categories = profile.get("categories") if isinstance(profile, Mapping) else None
         if vector is None and not categories:
             return None
-        top = max(categories.values()) if categories else 1.0
-        known = set(categories or ())
-
-        def affinity(ids: list[str]) -> np.ndarray:
-            out = np.zeros(len(ids), np.float32)
-            if vector is not None:
-                out += 0.5 * (self.vectors.vectors_for(ids)[1] @ np.asarray(vector, np.float32))
-            if categories:
-                # Most candidates share no category with the shopper: skip them at C speed.
-                for row, i in enumerate(ids):
-                    path = self.catalog[i]["category"]
-                    if not known.isdisjoint(path):
-                        out[row] += 0.5 * max(categories.get(c, 0.0) for c in path) / (top or 1.0)
-            return out
-
-        return affinity
+        return ShopperAffinity(self, vector, categories)
 
     def set_rules(self, rules: Iterable[Any]) -> None:
         """Merchandising rules (`shoprec.search.rules.Rule`) applied to every search from now on."""
