@@ -51,18 +51,20 @@ class WeightedHistoryCache:
     """Caches `weighted_history` for the last history object seen (valid, then test, then serve)."""
 
     def __init__(self) -> None:
-        self._history: Interactions | None = None
-        self._key: float | None = None
-        self._matrix: sp.csr_matrix | None = None
+        # (history, half_life, matrix) replaced whole: requests computing in parallel threads never
+        # get a matrix made for another history.
+        self._entry: tuple[Interactions, float | None, sp.csr_matrix] | None = None
 
     def get(self, history: Interactions, half_life: float | None) -> sp.csr_matrix:
-        if self._history is not history or self._key != half_life or self._matrix is None:
-            self._matrix = weighted_history(history, half_life)
-            self._history, self._key = history, half_life
-        return self._matrix
+        entry = self._entry
+        if entry is not None and entry[0] is history and entry[1] == half_life:
+            return entry[2]
+        matrix = weighted_history(history, half_life)
+        self._entry = (history, half_life, matrix)
+        return matrix
 
     def clear(self) -> None:
-        self._history = self._matrix = None
+        self._entry = None
 
 
 def weighted_history(history: Interactions, half_life: float | None) -> sp.csr_matrix:

@@ -212,8 +212,7 @@ class SequentialRecommender(Recommender):
         super().__init__(config, **overrides)
         self.network = None
         self.fit_report: dict[str, Any] = {}
-        self._windows_of: Any = None
-        self._windows: np.ndarray | None = None
+        self._windows_of: Any = None  # (weak ref to a history, its windows) of the last history scored
         self._table = None  # item representations of the trained network, computed once for serving
 
     @abstractmethod
@@ -390,10 +389,12 @@ class SequentialRecommender(Recommender):
     # -- inference ---------------------------------------------------------------------------
     def _history_windows(self, history: Interactions) -> np.ndarray:
         """(n_users, max_len) windows of `history`, cached for the last history object seen."""
-        if self._windows_of is None or self._windows_of() is not history:
-            self._windows = right_aligned_windows(history.users, history.items, history.n_users, self.config.max_len)
-            self._windows_of = weakref.ref(history)
-        return self._windows
+        cached = self._windows_of  # replaced whole, never updated in place: see WeightedHistoryCache
+        if cached is not None and cached[0]() is history:
+            return cached[1]
+        windows = right_aligned_windows(history.users, history.items, history.n_users, self.config.max_len)
+        self._windows_of = (weakref.ref(history), windows)
+        return windows
 
     def _encode(self, users: np.ndarray, history: Interactions):
         """(hidden (len(users), dim), item table (n_items + 1, dim)) as torch tensors, without grad."""
