@@ -109,3 +109,13 @@ class ArtifactStore:
                 shutil.rmtree(self.versions_dir / name, ignore_errors=True)
                 removed.append(name)
         return removed
+
+
+def parquet_rows(path: Path, batch_rows: int = 2048) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file as dicts, converted a batch at a time: a serving process loads a
+    new version beside its requests, and converting 100,000 rows in one call held the interpreter
+    for 0.7 s."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        yield from batch.to_pylist()

@@ -57,6 +57,13 @@ class ResultCache:
         with self._lock:
             self._entries.clear()
 
+    def drain(self, n: int) -> int:
+        """Drop the `n` oldest entries; returns how many are left (for freeing a retired cache piecemeal)."""
+        with self._lock:
+            for _ in range(min(n, len(self._entries))):
+                self._entries.popitem(last=False)
+            return len(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)
 

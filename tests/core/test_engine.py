@@ -248,6 +248,27 @@ def test_a_retired_version_is_freed_without_the_garbage_collector(demo_engine):
         engine.close()
 
 
+def test_a_swap_retires_the_previous_version_piecemeal_and_frees_it(demo_engine):
+    import weakref
+
+    _, settings = demo_engine[0], demo_engine[1].settings
+    engine = Engine.open(settings)
+    try:
+        engine.retire_grace_s = 0.0
+        old = engine._served
+        engine.search("shoes", k=5)  # something in the old version's candidate cache
+        alive = [weakref.ref(x) for x in (old, old.searcher, old.searcher._retrieved)]
+        old.version = "an older version"  # the next reload swaps in `current` again
+        del old
+        assert engine.reload()
+        assert engine._retiring is not None
+        engine._retiring.join(30)
+        assert [ref() is None for ref in alive] == [True] * len(alive)
+        assert engine.search("shoes", k=5).ids  # the new version serves
+    finally:
+        engine.close()
+
+
 def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_engine, tmp_path):
     """Above `ann_min_items` the build writes HNSW graphs over the item tables the scenarios search;
     serving then retrieves from them. Forced on the 400-product shop, they find what exact

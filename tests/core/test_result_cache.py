@@ -25,3 +25,13 @@ def test_size_zero_keeps_nothing():
     cache = ResultCache(0)
     cache.put("a", 0, 1)
     assert cache.get("a", 0) is None and len(cache) == 0
+
+
+def test_drain_drops_the_oldest_entries_a_few_at_a_time():
+    from shoprec.result_cache import ResultCache
+
+    cache = ResultCache(10)
+    for i in range(5):
+        cache.put(i, 0, f"v{i}")
+    assert cache.drain(2) == 3 and cache.get(0, 0) is None and cache.get(1, 0) is None and cache.get(2, 0) == "v2"
+    assert cache.drain(10) == 0 and len(cache) == 0

@@ -685,10 +685,10 @@ def _save_catalog(path: Path, catalog: Mapping[str, dict[str, Any]]) -> None:
 
 
 def _load_catalog(path: Path) -> dict[str, dict[str, Any]]:
-    import pyarrow.parquet as pq
+    from shoprec.artifacts import parquet_rows
 
     out = {}
-    for row in pq.read_table(path).to_pylist():
+    for row in parquet_rows(path):
         row["category"] = json.loads(row["category"])
         row["attributes"] = json.loads(row["attributes"])
         out[row["id"]] = row
