@@ -206,6 +206,7 @@ class Engine:
         self._last_seen: dict[str, float] = {}
         # Bumped by each event of a user: cached answers for that user computed before it are stale.
         self._user_epoch: Counter = Counter()
+        self._last_event_seq: dict[str, int] = {}  # the user's newest event's store sequence number
         self.precomputed_answers = 0  # requests answered from the build's precomputed lists
         self.retire_grace_s = 5.0  # a replaced version is dismantled this long after the swap
         self._retiring: threading.Thread | None = None
@@ -315,9 +316,10 @@ class Engine:
             now = time.time()
             products = self._served.products
             with self._lock:
-                for _seq, _event_id, pid, item, kind in rows:
+                for seq, _event_id, pid, item, kind in rows:
                     self._last_seen[pid] = now
                     self._user_epoch[pid] += 1
+                    self._last_event_seq[pid] = max(self._last_event_seq.get(pid, 0), int(seq))
                     weight = EVENT_WEIGHTS.get(kind, 0)
                     if item and weight > 0:
                         self._recent[pid].append(item)
@@ -442,6 +444,15 @@ class Engine:
         req.seeds = np.array([served.item_index[i] for i in seeds if i in served.item_index], np.int64)
         return req
 
+    def _in_build(self, served: Served, pid: str | None) -> bool:
+        """Whether the version's build saw every event of `pid` (so its precomputed list is current):
+        after a swap, shoppers whose events the new build read get their precomputed lists back."""
+        if not pid:
+            return True
+        if served.events_seq is None:  # a version built before builds recorded it
+            return not self._user_epoch.get(pid)
+        return self._last_event_seq.get(pid, 0) <= served.events_seq
+
     # -- recommend -----------------------------------------------------------------------------
     def recommend(
         self,
@@ -475,7 +486,7 @@ class Engine:
         if spec.needs and not len(req.seeds) and scenario != "cart":
             return RankedList(hits=[], info={"scenario": scenario, "version": served.version, "unknown_item": True})
         feeds = served.precomputed.get(scenario)
-        if reuse and feeds is not None and not stamp[1] and not context and not cart:
+        if reuse and feeds is not None and self._in_build(served, pid) and not context and not cart:
             # Home feeds are per user (no item); item-page lists are per item, for anonymous calls.
             subject = (item if not pid else None) if spec.needs == "item" else (pid if not item else None)
             row = feeds.lookup(subject, k) if subject not in served.stale_subjects else None
@@ -684,6 +695,7 @@ class Engine:
             self._recent.pop(pid, None)
             self._counters.pop(pid, None)
             self._last_seen.pop(pid, None)
+            self._last_event_seq.pop(pid, None)
             self._user_epoch[pid] += 1
 
     def _forget_served(self, served: Served, pid: str) -> None:

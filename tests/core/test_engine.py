@@ -357,3 +357,20 @@ def test_every_serving_process_follows_what_the_others_stored(demo_engine):
             c.close()
     finally:
         b.close()
+
+
+def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(demo_engine):
+    shop, engine = demo_engine
+    user = _fresh_precomputed_user(shop, engine)
+    assert engine.recommend(user, "home", k=20).info.get("precomputed")
+    engine.record_events([Event(event_id="in-build-view-1", user_id=user, item_id=shop.products[9].id, type="view",
+                                timestamp=_now())])
+    assert not engine.recommend(user, "home", k=20).info.get("precomputed")  # newer than the build: live
+    served = engine._served
+    built_from = served.events_seq
+    served.events_seq = engine.store.last_event_seq()  # as a version built after the event records it
+    served.results.clear()  # (a new version starts with no reused answers)
+    try:
+        assert engine.recommend(user, "home", k=20).info.get("precomputed")
+    finally:
+        served.events_seq = built_from
