@@ -23,9 +23,9 @@ OPS = ("upsert", "delete", "forget")
 LOOKBACK_NS = 5_000_000_000
 
 
-def key_at(epoch_ns: int) -> str:
-    """The smallest key written at or after `epoch_ns` (keys are `<ns since epoch, 20 digits>-<random>`)."""
-    return f"{max(int(epoch_ns), 0):020d}"
+def key_at(epoch_s: float) -> str:
+    """The smallest key written at or after `epoch_s` (keys are `<ns since epoch, 20 digits>-<random>`)."""
+    return f"{max(int(epoch_s * 1e9), 0):020d}"
 
 
 def record(store: Any, op: str, ids: list[str]) -> str:
@@ -33,7 +33,7 @@ def record(store: Any, op: str, ids: list[str]) -> str:
     if op not in OPS:
         raise ValueError(f"unknown change {op!r}; one of {', '.join(OPS)}")
     now = time.time_ns()
-    key = f"{key_at(now)}-{uuid.uuid4().hex[:12]}"
+    key = f"{now:020d}-{uuid.uuid4().hex[:12]}"
     store.put_record(KIND, key, {"op": op, "ids": [str(i) for i in ids], "at": now / 1e9})
     return key
 
@@ -46,7 +46,7 @@ def since(store: Any, after_key: str | None) -> list[tuple[str, dict[str, Any]]]
 
 def prune(store: Any, before_epoch_s: float) -> int:
     """Delete entries written before `before_epoch_s`; returns how many."""
-    bound = key_at(int(before_epoch_s * 1e9))
+    bound = key_at(before_epoch_s)
     old = [key for key, _ in store.list_records(KIND) if key < bound]
     for key in old:
         store.delete_record(KIND, key)
@@ -71,7 +71,7 @@ class Follower:
         """Where the next read of the journal starts: LOOKBACK_NS before the newest key seen."""
         if self.journal_key is None:
             return None
-        return key_at(int(self.journal_key.split("-", 1)[0]) - LOOKBACK_NS)
+        return key_at((int(self.journal_key.split("-", 1)[0]) - LOOKBACK_NS) / 1e9)
 
     def new_events(self, limit: int = 10_000) -> list[tuple[int, str, str, str | None, str]]:
         """Events stored since the last call, as (seq, event_id, user_id, item_id, type) rows."""

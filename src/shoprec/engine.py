@@ -292,8 +292,7 @@ class Engine:
         last = self.store.last_event_seq()
         start = last if served.events_seq is None else max(int(served.events_seq), last - self.settings.recommend.replay_events)
         if journal_key is None:
-            as_of = served.data_as_of if served.data_as_of is not None else time.time()
-            journal_key = changes.key_at(int(as_of * 1e9))
+            journal_key = changes.key_at(served.data_as_of if served.data_as_of is not None else time.time())
         return Follower(self.store, start, journal_key)
 
     def _ensure_follower(self) -> None:
@@ -330,6 +329,12 @@ class Engine:
                             self._counters[pid][f"brand:{product['brand']}"] += weight
             return len(rows)
 
+    def _journal(self, op: str, ids: list[str]) -> None:
+        """Record a change for every serving process, and apply it here at once."""
+        self._ensure_follower()
+        changes.record(self.store, op, ids)
+        self._follow_journal()
+
     def _follow_journal(self) -> int:
         with self._journal_lock:
             entries = self._follower.new_entries()
@@ -343,7 +348,7 @@ class Engine:
         if served.data_as_of is None:
             return None
         last = None
-        for last, entry in changes.since(self.store, after_key or changes.key_at(int(served.data_as_of * 1e9))):
+        for last, entry in changes.since(self.store, after_key or changes.key_at(served.data_as_of)):
             self._apply_change(served, entry, online=False)
         return last
 
@@ -647,9 +652,7 @@ class Engine:
     def upsert_products(self, products: list[Product]) -> dict[str, int]:
         """Store, journal and index (searchable and recommendable at once, in every serving process)."""
         result = self.store.upsert_products(products)
-        self._ensure_follower()
-        changes.record(self.store, "upsert", [p.id for p in products])
-        self._follow_journal()
+        self._journal("upsert", [p.id for p in products])
         return {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged}
 
     def _index_products(self, served: Served, products: list[Product]) -> None:
@@ -665,9 +668,7 @@ class Engine:
 
     def delete_products(self, ids: list[str]) -> int:
         removed = self.store.delete_products(ids)
-        self._ensure_follower()
-        changes.record(self.store, "delete", list(ids))
-        self._follow_journal()
+        self._journal("delete", list(ids))
         return removed
 
     def _unindex_products(self, served: Served, ids: list[str]) -> None:
@@ -685,9 +686,7 @@ class Engine:
         of every serving process (through the journal), and versions loaded later."""
         pid = self.pseudonym(user)
         removed = self.store.forget_user(pid)
-        self._ensure_follower()
-        changes.record(self.store, "forget", [pid])
-        self._follow_journal()
+        self._journal("forget", [pid])
         return {"user": pid, "rows_removed": removed}
 
     def _forget_online(self, pid: str) -> None:

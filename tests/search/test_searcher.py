@@ -183,7 +183,7 @@ def test_shopper_affinity_over_a_cached_candidate_set_is_the_per_id_affinity(bui
     for profile in ({"categories": {"Bottles": 5.0, "Kitchen": 1.0}}, {"vector": vector},
                     {"vector": vector, "categories": {"Kettles": 2.0, "Home": 0.5, "nowhere": 9.0}}):
         affinity = searcher._personalizer(profile)
-        fast = affinity.of_candidates(candidates, searcher._personal_inputs(candidates))
+        fast = affinity.of_candidates(searcher._personal_inputs(candidates))
         np.testing.assert_allclose(fast, affinity(candidates.ids), rtol=1e-5, atol=1e-6)
         assert fast.any()
 

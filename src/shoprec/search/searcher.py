@@ -103,8 +103,8 @@ class ShopperAffinity:
                     out[row] += 0.5 * max(self.categories.get(c, 0.0) for c in path) / self.top
         return out
 
-    def of_candidates(self, candidates: Any, inputs: tuple[np.ndarray, np.ndarray, dict[str, int]]) -> np.ndarray:
-        """The same for a candidate set, from its cached vectors and category codes (vectorised)."""
+    def of_candidates(self, inputs: tuple[np.ndarray, np.ndarray, dict[str, int]]) -> np.ndarray:
+        """The same for a candidate set, from `Searcher._personal_inputs` (vectorised)."""
         vectors, codes, names = inputs
         out = np.zeros(len(codes), np.float32)
         if self.vector is not None:
@@ -460,7 +460,7 @@ class Searcher:
             return candidates.scores
         features = candidates.features.copy()
         if isinstance(personalize, ShopperAffinity):
-            personal = personalize.of_candidates(candidates, self._personal_inputs(candidates))
+            personal = personalize.of_candidates(self._personal_inputs(candidates))
         else:
             personal = personalize(candidates.ids)
         features[:, FEATURE_NAMES.index("personal")] = personal
