@@ -118,17 +118,41 @@ class BuildManager:
         return versions[-1] if versions else None
 
 
-class VersionWatcher:
-    """Reload the engine when `<artifacts>/current` points somewhere new (checked every `interval_s`)."""
+class _Every:
+    """A daemon thread calling `tick()` every `interval_s` until `stop()`."""
 
-    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics, interval_s: float = 2.0):
-        self.link = Path(artifacts_dir) / "current"
+    name = "shoprec-every"
+
+    def __init__(self, get_engine: Callable[[], Any], interval_s: float):
         self.get_engine = get_engine
-        self.metrics = metrics
         self.interval_s = interval_s
         self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.tick()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class VersionWatcher(_Every):
+    """Reload the engine when `<artifacts>/current` points somewhere new (checked every `interval_s`)."""
+
+    name = "shoprec-version-watcher"
+
+    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics, interval_s: float = 2.0):
+        super().__init__(get_engine, interval_s)
+        self.link = Path(artifacts_dir) / "current"
+        self.metrics = metrics
         self._last = self._target()
-        self._thread = threading.Thread(target=self._loop, name="shoprec-version-watcher", daemon=True)
 
     def _target(self) -> str | None:
         try:
@@ -136,49 +160,31 @@ class VersionWatcher:
         except OSError:
             return None
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            target = self._target()
-            if target is None or target == self._last:
-                continue
-            self._last = target
-            engine = self.get_engine()
-            try:
-                if engine is not None and engine.reload():
-                    self.metrics.reloads.inc()
-                    log.info("swapped to artifact version %s", getattr(engine, "version", None))
-            except Exception:
-                log.exception("reload after %s changed failed; still serving the previous version", self.link)
+    def tick(self) -> None:
+        target = self._target()
+        if target is None or target == self._last:
+            return
+        self._last = target
+        engine = self.get_engine()
+        try:
+            if engine is not None and engine.reload():
+                self.metrics.reloads.inc()
+                log.info("swapped to artifact version %s", getattr(engine, "version", None))
+        except Exception:
+            log.exception("reload after %s changed failed; still serving the previous version", self.link)
 
 
-class StoreFollower:
+class StoreFollower(_Every):
     """Apply what other processes wrote to the store (events, catalog changes, forgotten users) to
     this worker's engine every `interval_s`: with `--workers N` a shopper's next request may reach
     another worker than the event did (see `shoprec.changes`)."""
 
-    def __init__(self, get_engine: Callable[[], Any], interval_s: float = 0.2):
-        self.get_engine = get_engine
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="shoprec-store-follower", daemon=True)
+    name = "shoprec-store-follower"
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            engine = self.get_engine()
-            try:
-                if engine is not None and hasattr(engine, "follow"):
-                    engine.follow()
-            except Exception:
-                log.exception("following the store failed; retrying in %.1fs", self.interval_s)
+    def tick(self) -> None:
+        engine = self.get_engine()
+        try:
+            if engine is not None and hasattr(engine, "follow"):
+                engine.follow()
+        except Exception:
+            log.exception("following the store failed; retrying in %.1fs", self.interval_s)
