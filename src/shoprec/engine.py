@@ -381,7 +381,7 @@ class Engine:
             parts: list[Any] = [old.products, old.item_index, old.user_index]
             parts += [feeds.rows for feeds in old.precomputed.values()]
             if old.searcher is not None:
-                parts += [old.searcher._retrieved, old.searcher._facets_of, old.searcher.catalog]
+                parts += old.searcher.bulky_parts()
             for part in parts:
                 while True:
                     if isinstance(part, ResultCache):

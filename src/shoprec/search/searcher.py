@@ -374,6 +374,11 @@ class Searcher:
         self._epoch += 1
         return removed
 
+    def bulky_parts(self) -> list[Any]:
+        """The containers holding most of this searcher's objects (cached candidate sets, facets,
+        the catalog), for freeing a retired version a piece at a time (`Engine._retire`)."""
+        return [self._retrieved, self._facets_of, self.catalog]
+
     def warm(self, limit: int | None = None, k: int = 20) -> int:
         """Search the most frequent past queries before any shopper types them (their candidates,
         shopper-free ranking, facets and first page's highlights are kept); returns how many."""
