@@ -1,9 +1,9 @@
-"""The change journal: catalog and privacy changes every serving process must apply.
+"""The change journal: catalog, rules and privacy changes every serving process must apply.
 
 Each serving process (`--workers N`, or several machines) holds its own copy of the served
 version; the store is the one place they all write to. Events already sit in the store in
-insertion order (`Store.events_after`). Catalog upserts and deletes and forgotten users leave one
-journal entry each, a store record of kind `change` whose key sorts by time; every process applies
+insertion order (`Store.events_after`). Catalog upserts and deletes, edited merchandising rules and
+forgotten users leave one journal entry each, a store record of kind `change` whose key sorts by time; every process applies
 the entries it has not seen yet (`Engine.follow`), and a newly loaded version replays the entries
 written since its build read the store. A build prunes entries that every version now contains.
 
@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 KIND = "change"
-OPS = ("upsert", "delete", "forget")
+OPS = ("upsert", "delete", "forget", "rules")
 # Entries of concurrent writers may become visible out of key order (PostgreSQL); a follower
 # re-reads this far back and skips what it applied.
 LOOKBACK_NS = 5_000_000_000

@@ -8,6 +8,7 @@ event, and `reload()` swaps to a newer version atomically (one reference assignm
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import threading
@@ -33,7 +34,7 @@ from shoprec.recommend.generators import (
     VectorProfileGenerator,
 )
 from shoprec.recommend.scenarios import Scenario, scenarios_with
-from shoprec.result_cache import ResultCache, pack, unpack
+from shoprec.result_cache import ResultCache, SharedAnswers, pack, unpack
 from shoprec.settings import Settings, get_settings
 from shoprec.types import Hit, RankedList
 
@@ -76,8 +77,11 @@ class Served:
     personalisation: Any = None
     precomputed: dict[str, "PrecomputedFeeds"] = field(default_factory=dict)  # scenario -> lists
     stale_subjects: set[str] = field(default_factory=set)  # items whose precomputed lists a catalog change retired
-    # Bumped by every catalog or rules change: cached answers computed before it are stale.
-    catalog_epoch: int = 0
+    # The change-journal entries (catalog changes, rules, forgotten users) applied to this version
+    # and an order-free digest of their keys: cached answers computed under another digest are
+    # stale, and processes with equal digests share answers (`result_cache.SharedAnswers`).
+    applied_changes: set[str] = field(default_factory=set)
+    changes_digest: int = 0
     # What the build read: events up to this sequence number, the store as of this time (epoch s).
     events_seq: int | None = None
     data_as_of: float | None = None
@@ -189,10 +193,20 @@ class Served:
 class Engine:
     """Search and recommendations over the current artifact version, plus online per-user state."""
 
-    def __init__(self, settings: Settings | None = None, store=None):
+    def __init__(self, settings: Settings | None = None, store=None, shared_answers: SharedAnswers | None = None,
+                 warm_answers: bool = False):
+        """shared_answers: answers shared with the other serving processes of this machine (the
+        service's workers). warm_answers: compute active shoppers' answers before serving a version
+        (`_warm_answers`; for serving processes, not one-off commands)."""
         from shoprec.data.store import open_store
 
         self.settings = settings or get_settings()
+        self.shared_answers = shared_answers
+        self.warm_answers = warm_answers
+        # Shared answers are valid only between processes serving with the same settings.
+        self._settings_digest = hashlib.blake2b(
+            (self.settings.recommend.model_dump_json() + self.settings.search.model_dump_json()).encode(),
+            digest_size=8).hexdigest()
         self.store = store if store is not None else open_store(self.settings.store_url)
         self._served = Served.empty()
         self._lock = threading.RLock()
@@ -204,8 +218,9 @@ class Engine:
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
-        # Bumped by each event of a user: cached answers for that user computed before it are stale.
-        self._user_epoch: Counter = Counter()
+        # An order-free digest of each user's events applied here (by store sequence number): cached
+        # answers for that user computed under another digest are stale.
+        self._user_state: dict[str, int] = {}
         self._last_event_seq: dict[str, int] = {}  # the user's newest event's store sequence number
         self.precomputed_answers = 0  # requests answered from the build's precomputed lists
         self.retire_grace_s = 5.0  # a replaced version is dismantled this long after the swap
@@ -214,9 +229,10 @@ class Engine:
         self.scenarios: dict[str, Scenario] = scenarios_with(self.settings.recommend.scenarios)
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> "Engine":
+    def open(cls, settings: Settings | None = None, shared_answers: SharedAnswers | None = None,
+             warm_answers: bool = False) -> "Engine":
         """Open the store and load the current artifact version (an empty engine if none is built)."""
-        engine = cls(settings)
+        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers)
         engine.reload()
         return engine
 
@@ -247,7 +263,8 @@ class Engine:
         gc.disable()
         try:
             served = Served.load(path, self.settings.recommend.ann_ef_search)  # loaded fully before the swap: requests never see a half version
-            served.results = ResultCache(self.settings.service.result_cache_size)
+            served.results = ResultCache(self.settings.service.result_cache_size, self.shared_answers,
+                                         scope=f"{path.name}/{self._settings_digest}")
             self._apply_rules(served)
             # Catalog changes and forgotten users written since this version's build read the
             # store, before warming (so warmed answers include them)...
@@ -257,6 +274,8 @@ class Engine:
                 warmed = served.searcher.warm()
                 log.info("searched %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
             self._warm_live_paths(served)
+            if self._follower is not None:  # a swap: the shoppers' online state is already here
+                self._warm_answers(served)
             with self._journal_lock:
                 # ...and those written while warming, then the swap: a change either lands in a replay
                 # or is followed on the version swapped in (entries followed on the previous version
@@ -270,6 +289,7 @@ class Engine:
                 replayed = self._follow_events()
                 if replayed:
                     log.info("replayed %d events stored since version %s was built", replayed, served.version)
+                    self._warm_answers(served)
             if first:
                 settle_memory()
             else:
@@ -317,7 +337,7 @@ class Engine:
             with self._lock:
                 for seq, _event_id, pid, item, kind in rows:
                     self._last_seen[pid] = now
-                    self._user_epoch[pid] += 1
+                    self._user_state[pid] = self._user_state.get(pid, 0) ^ _mark(seq)
                     self._last_event_seq[pid] = max(self._last_event_seq.get(pid, 0), int(seq))
                     weight = EVENT_WEIGHTS.get(kind, 0)
                     if item and weight > 0:
@@ -338,8 +358,8 @@ class Engine:
     def _follow_journal(self) -> int:
         with self._journal_lock:
             entries = self._follower.new_entries()
-            for _key, entry in entries:
-                self._apply_change(self._served, entry, online=True)
+            for key, entry in entries:
+                self._apply_change(self._served, key, entry, online=True)
             return len(entries)
 
     def _replay_changes(self, served: Served, after_key: str | None) -> str | None:
@@ -349,10 +369,12 @@ class Engine:
             return None
         last = None
         for last, entry in changes.since(self.store, after_key or changes.key_at(served.data_as_of)):
-            self._apply_change(served, entry, online=False)
+            self._apply_change(served, last, entry, online=False)
         return last
 
-    def _apply_change(self, served: Served, entry: dict[str, Any], online: bool) -> None:
+    def _apply_change(self, served: Served, key: str, entry: dict[str, Any], online: bool) -> None:
+        if key in served.applied_changes:  # a replay overlapping what was followed
+            return
         op, ids = entry.get("op"), list(entry.get("ids") or [])
         if op == "upsert":
             products = self.store.get_products(ids)
@@ -368,8 +390,13 @@ class Engine:
                 if online:
                     self._forget_online(pid)
                 self._forget_served(served, pid)
+        elif op == "rules":
+            self._apply_rules(served)
         else:
             log.warning("skipped a change journal entry with unknown op %r", op)
+        # After the change is in place: an answer computed meanwhile is stamped with the old digest.
+        served.applied_changes.add(key)
+        served.changes_digest ^= _mark(key)
 
     def _retire(self, old: Served) -> None:
         """Free a replaced version piecemeal in a background thread, after `retire_grace_s` (the
@@ -397,6 +424,37 @@ class Engine:
         self._retiring = threading.Thread(target=dismantle, name="shoprec-retire-version", daemon=True)
         self._retiring.start()
 
+    def _warm_answers(self, served: Served) -> int:
+        """Compute the home feed of shoppers whose events the version's build did not read, into its
+        answer cache (shared with the other workers), for up to `service.warm_answers_s`; returns
+        how many. Their precomputed lists are stale, so after a swap or a restart every one of them
+        was computed live on their next request, all at once: at 500 requests/s the workers fell
+        behind for tens of seconds (p99 over 100 ms). Newest shoppers first, in an order of this
+        process's own, so workers warming together mostly take different shoppers."""
+        budget = self.settings.service.warm_answers_s
+        if not self.warm_answers or budget <= 0 or not served.results.size or self.settings.recommend.exploration_share > 0:
+            return 0
+        with self._lock:
+            active = [(seq, pid) for pid, seq in self._last_event_seq.items()
+                      if served.events_seq is None or seq > served.events_seq]
+        active.sort(reverse=True)
+        order: list[str] = []
+        for start in range(0, len(active), 256):  # newest first, shuffled within blocks
+            block = [pid for _, pid in active[start:start + 256]]
+            self._rng.shuffle(block)
+            order.extend(block)
+        t0 = time.monotonic()
+        warmed = 0
+        for pid in order:
+            if time.monotonic() - t0 > budget:
+                break
+            self._recommend(served, pid, "home", self.settings.recommend.default_k)
+            warmed += 1
+        if warmed:
+            log.info("warmed %d of %d shoppers' home feeds in %.1fs for %s", warmed, len(order), time.monotonic() - t0,
+                     served.version)
+        return warmed
+
     def _warm_live_paths(self, served: Served) -> None:
         """Answer each scenario once before serving: models build their per-version caches (history
         matrices, item tables) on first use, half a second at 100,000 items that a shopper would wait."""
@@ -411,9 +469,8 @@ class Engine:
                 log.exception("warming scenario %s failed", spec.name)
 
     def reload_rules(self) -> None:
-        """Re-read merchandising rules from the store (after an admin edits them)."""
-        self._apply_rules(self._served)
-        self._served.catalog_epoch += 1
+        """Re-read merchandising rules from the store (after an admin edits them), in every serving process."""
+        self._journal("rules", [])
 
     def _apply_rules(self, served: "Served") -> None:
         from shoprec.search.rules import load_rules
@@ -434,8 +491,10 @@ class Engine:
         return pseudonymize(str(user), self.settings.pseudonym_key)
 
     def _stamp(self, served: Served, pid: str | None) -> tuple[int, int]:
-        """What a cached answer for `pid` depends on besides the version: (catalog epoch, user epoch)."""
-        return served.catalog_epoch, (self._user_epoch.get(pid, 0) if pid else 0)
+        """What a cached answer for `pid` depends on besides the version: (digest of the journal
+        entries applied, digest of the user's events applied). Both are the same in every process
+        that applied the same changes and events, whatever the order."""
+        return served.changes_digest, (self._user_state.get(pid, 0) if pid else 0)
 
     def _request(self, served: Served, pid: str | None, seeds: list[str], context: dict | None) -> Request:
         req = Request(context=dict(context or {}))
@@ -455,7 +514,7 @@ class Engine:
         if not pid:
             return True
         if served.events_seq is None:  # a version built before builds recorded it
-            return not self._user_epoch.get(pid)
+            return pid not in self._user_state
         return self._last_event_seq.get(pid, 0) <= served.events_seq
 
     # -- recommend -----------------------------------------------------------------------------
@@ -471,14 +530,16 @@ class Engine:
         """Fuse the scenario's generators, filter, diversify and explain: the top-k items."""
         if scenario not in self.scenarios:
             raise KeyError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(self.scenarios))}")
+        if self.scenarios[scenario].needs == "item" and not item:
+            raise ValueError(f"scenario {scenario!r} needs an item")
+        return self._recommend(self._served, self.pseudonym(user) if user else None, scenario, k, item, cart, context)
+
+    def _recommend(self, served: Served, pid: str | None, scenario: str, k: int, item: str | None = None,
+                   cart: list[str] | None = None, context: dict | None = None) -> RankedList:
         spec = self.scenarios[scenario]
         seeds = [item] if item else list(cart or [])
-        if spec.needs == "item" and not item:
-            raise ValueError(f"scenario {scenario!r} needs an item")
-        served = self._served
         if not served.item_ids:
             return RankedList(hits=[], info={"scenario": scenario, "version": served.version})
-        pid = self.pseudonym(user) if user else None
         # Exploration is random per request, so its answers are never reused.
         reuse = self.settings.recommend.exploration_share <= 0
         key = ("recommend", scenario, pid, item, tuple(cart or ()), k, _context_key(context))
@@ -664,7 +725,6 @@ class Engine:
         if served.personalisation is not None:
             served.personalisation.add_items([p.id for p in products], vectors, served.item_vectors)
         served.retire_precomputed([p.id for p in products], vectors)
-        served.catalog_epoch += 1
 
     def delete_products(self, ids: list[str]) -> int:
         removed = self.store.delete_products(ids)
@@ -679,7 +739,6 @@ class Engine:
             if item in served.item_index:
                 served.available[served.item_index[item]] = False
         served.retire_precomputed(list(ids), None)
-        served.catalog_epoch += 1
 
     def forget_user(self, user: str) -> dict[str, Any]:
         """Delete the user's events and profile everywhere: store, online state and served profiles
@@ -695,7 +754,7 @@ class Engine:
             self._counters.pop(pid, None)
             self._last_seen.pop(pid, None)
             self._last_event_seq.pop(pid, None)
-            self._user_epoch[pid] += 1
+            self._user_state.pop(pid, None)  # the journal entry changes every stamp
 
     def _forget_served(self, served: Served, pid: str) -> None:
         if pid in served.user_index:
@@ -763,6 +822,11 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def _mark(x: int | str) -> int:
+    """A 64-bit hash of an event's sequence number or a journal key, XOR-ed into state digests."""
+    return int.from_bytes(hashlib.blake2b(str(x).encode(), digest_size=8).digest(), "little")
 
 
 def _context_key(context: dict | None) -> tuple:

@@ -1,17 +1,25 @@
 """Recently served ranked lists, reused while nothing they were computed from has changed.
 
 A request's answer depends on the artifact version, the catalog (upserts, deletes, rules) and the
-user's online state (events since the process started). Each entry keeps the stamp of those it was
-computed under — `(catalog epoch, user epoch)` — and a read with a different stamp is a miss, so an
-event or a catalog change shows in that user's next response without any explicit invalidation.
-The cache belongs to one loaded version and is dropped with it on swap.
+user's online state (events applied). Each entry keeps the stamp of those it was computed under —
+digests of the change-journal entries and of the user's events applied, see `Engine._stamp` — and
+a read with a different stamp is a miss, so an event or a catalog change shows in that user's next
+response without any explicit invalidation. The cache belongs to one loaded version and is
+dropped with it on swap.
+
+Serving processes of one machine also share answers through `SharedAnswers`: every process follows
+the same store, so equal stamps mean equal state, and an answer one worker computed serves the
+others.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Hashable
 
 import orjson
@@ -20,14 +28,20 @@ from shoprec.types import Hit, RankedList
 
 
 class ResultCache:
-    """Bounded LRU of `key -> (stamp, value)`; thread-safe. `size` 0 disables it."""
+    """Bounded LRU of `key -> (stamp, value)`; thread-safe. `size` 0 disables it.
 
-    def __init__(self, size: int):
+    With `shared`, a local miss is looked up there (under `scope`, e.g. the version) and every put
+    is shared; keys and stamps must then have the same `repr` in every process, values be bytes."""
+
+    def __init__(self, size: int, shared: "SharedAnswers | None" = None, scope: str = ""):
         self.size = max(0, int(size))
+        self.shared = shared if self.size else None
+        self.scope = scope
         self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.shared_hits = 0
 
     def get(self, key: Hashable, stamp: Hashable) -> Any | None:
         """The value stored under `key` with this exact `stamp`, else None (a stale entry is dropped)."""
@@ -35,23 +49,34 @@ class ResultCache:
             return None
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] != stamp:
-                if entry is not None:
-                    del self._entries[key]
+            if entry is not None and entry[0] == stamp:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return entry[1]
+            if entry is not None:
+                del self._entries[key]
+        value = self.shared.get(self.scope, key, stamp) if self.shared is not None else None
+        with self._lock:
+            if value is None:
                 self.misses += 1
                 return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry[1]
+            self.shared_hits += 1
+            self._keep(key, stamp, value)
+        return value
 
     def put(self, key: Hashable, stamp: Hashable, value: Any) -> None:
         if not self.size:
             return
         with self._lock:
-            self._entries[key] = (stamp, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._keep(key, stamp, value)
+        if self.shared is not None:
+            self.shared.put(self.scope, key, stamp, value)
+
+    def _keep(self, key: Hashable, stamp: Hashable, value: Any) -> None:
+        self._entries[key] = (stamp, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
@@ -68,9 +93,77 @@ class ResultCache:
         return len(self._entries)
 
     def stats(self) -> dict[str, Any]:
-        total = self.hits + self.misses
-        return {"entries": len(self._entries), "size": self.size, "hits": self.hits, "misses": self.misses,
-                "hit_rate": round(self.hits / total, 4) if total else None}
+        """Hits count answers from this process's entries and from other processes' (`shared_hits`)."""
+        hits = self.hits + self.shared_hits
+        total = hits + self.misses
+        return {"entries": len(self._entries), "size": self.size, "hits": hits, "shared_hits": self.shared_hits,
+                "misses": self.misses, "hit_rate": round(hits / total, 4) if total else None}
+
+
+class SharedAnswers:
+    """Answers shared by the serving processes of one machine: a SQLite file in WAL mode.
+
+    With `shoprec serve --workers N`, an event makes the shopper's next answer stale in every
+    worker (each follows the store), and each worker computed it again; with this, the first to be
+    asked computes it and the others read it (about 0.05 ms). Best effort: a write that would wait
+    for another process's lock is skipped (the answer is then only not shared). Rows are kept
+    newest-first up to `size`; the file holds nothing that cannot be recomputed."""
+
+    SCHEMA = 1
+    PRUNE_EVERY = 500
+
+    def __init__(self, path: Path, size: int = 20_000):
+        self.path = Path(path)
+        self.size = int(size)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Generous timeout while setting up (the workers start together), then never wait long:
+        # a request thread must not stall behind another process's write.
+        self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=OFF")  # derived data: nothing to lose in a crash
+        self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
+        self._conn.execute("PRAGMA busy_timeout=2")
+        self._lock = threading.Lock()
+        self._puts = 0
+        self.skipped = 0
+
+    @classmethod
+    def beside(cls, artifacts_dir: Path, size: int) -> "SharedAnswers":
+        """The machine's shared answers for this artifact root (a dot-file, not a version)."""
+        return cls(Path(artifacts_dir) / f".answers-v{cls.SCHEMA}.sqlite", size)
+
+    @staticmethod
+    def _digest(scope: str, key: Hashable) -> bytes:
+        return hashlib.blake2b(repr((scope, key)).encode(), digest_size=16).digest()
+
+    def get(self, scope: str, key: Hashable, stamp: Hashable) -> bytes | None:
+        try:
+            with self._lock:
+                row = self._conn.execute("SELECT stamp, value FROM answers WHERE key = ?",
+                                         (self._digest(scope, key),)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[1] if row is not None and row[0] == repr(stamp).encode() else None
+
+    def put(self, scope: str, key: Hashable, stamp: Hashable, value: bytes) -> None:
+        try:
+            with self._lock:
+                self._conn.execute("INSERT OR REPLACE INTO answers (key, stamp, value) VALUES (?, ?, ?)",
+                                   (self._digest(scope, key), repr(stamp).encode(), value))
+                self._puts += 1
+                if self._puts % self.PRUNE_EVERY == 0:
+                    # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
+                    self._conn.execute("DELETE FROM answers WHERE rowid <= (SELECT max(rowid) FROM answers) - ?", (self.size,))
+        except sqlite3.OperationalError:  # locked by another process's write: skip, do not wait
+            self.skipped += 1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
 
 def pack(ranked: RankedList) -> bytes:

@@ -62,6 +62,12 @@ class ServiceSettings(BaseModel):
     # Answers kept for reuse per serving process (an entry dies with its user's next event, any
     # catalog change, or the next version); kept as JSON bytes, 3-8 KB each at k = 20. 0 disables.
     result_cache_size: int = 10_000
+    # Answers shared by the serving processes of one machine (`<artifacts_dir>/.answers-v1.sqlite`):
+    # one worker computes a shopper's answer after their event, the others reuse it. 0 disables.
+    shared_answers_size: int = 20_000
+    # Before serving a version (and at start), compute the home feeds of shoppers with events since
+    # its build for up to this long: otherwise all of them are computed live at once. 0 disables.
+    warm_answers_s: float = 30.0
     # How often each serving process applies what other processes stored (events, catalog changes,
     # forgotten users); bounds how stale another worker's answers can be. 0: only its own writes.
     follow_interval_s: float = 0.2

@@ -7,6 +7,7 @@ import pytest
 
 from shoprec.data.schemas import Event, Product
 from shoprec.engine import Engine
+from shoprec.result_cache import ResultCache
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_manifest_records_every_step(demo_engine):
 def _fresh_precomputed_user(shop, engine) -> str:
     rows = engine._served.precomputed["home"].rows
     return next(u.id for u in shop.users
-                if engine.pseudonym(u.id) in rows and not engine._user_epoch.get(engine.pseudonym(u.id)))
+                if engine.pseudonym(u.id) in rows and engine.pseudonym(u.id) not in engine._user_state)
 
 
 def _assert_same_lists(answer, live):
@@ -357,6 +358,64 @@ def test_every_serving_process_follows_what_the_others_stored(demo_engine):
             c.close()
     finally:
         b.close()
+
+
+def test_serving_processes_share_answers_computed_in_the_same_state(demo_engine, tmp_path):
+    """Workers following one store reach the same state, so an answer one computed serves the others
+    (`SharedAnswers`); after the shopper's next event neither serves the old one."""
+    from shoprec.result_cache import SharedAnswers
+
+    shop, engine = demo_engine
+    a = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    b = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    try:
+        user = _fresh_precomputed_user(shop, a)
+        a.record_events([Event(event_id="share-view-1", user_id=user, item_id=shop.products[3].id, type="view",
+                               timestamp=_now())])
+        b.follow()
+        computed = a.recommend(user, "home", k=20)
+        assert not computed.info.get("precomputed")
+        shared = b.recommend(user, "home", k=20)
+        assert b._served.results.stats()["shared_hits"] == 1
+        assert [(h.id, h.score, h.reason) for h in shared.hits] == [(h.id, h.score, h.reason) for h in computed.hits]
+        b._served.results = ResultCache(10)  # what b computes itself in that state: the same list
+        assert b.recommend(user, "home", k=20).ids == shared.ids
+
+        first_pick = computed.ids[0]
+        b.record_events([Event(event_id="share-click-1", user_id=user, item_id=first_pick, type="click",
+                               timestamp=_now())])
+        a.follow()
+        assert first_pick not in a.recommend(user, "home", k=20).ids  # not the answer from before the click
+
+        before = b._served.changes_digest
+        a.reload_rules()  # journaled like catalog changes: every process re-reads the rules
+        assert a._served.changes_digest != before and b.follow() == 1
+        assert b._served.changes_digest == a._served.changes_digest
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_serving_process_computes_active_shoppers_feeds_before_it_serves(demo_engine):
+    """Shoppers with events since the build have stale precomputed lists: a starting (or swapping)
+    serving process computes their home feeds first instead of all at once on their next requests."""
+    shop, engine = demo_engine
+    user = _fresh_precomputed_user(shop, engine)
+    engine.record_events([Event(event_id="warm-view-1", user_id=user, item_id=shop.products[5].id, type="view",
+                                timestamp=_now())])
+    one_off = Engine.open(engine.settings)  # a one-off command: nothing computed ahead
+    serving = Engine.open(engine.settings, warm_answers=True)
+    try:
+        assert len(one_off._served.results) == 0
+        assert len(serving._served.results) >= 1
+        hits_before = serving._served.results.hits
+        warmed = serving.recommend(user, "home", k=serving.settings.recommend.default_k)
+        assert serving._served.results.hits == hits_before + 1  # answered from what was computed ahead
+        assert not warmed.info.get("precomputed") and shop.products[5].id not in warmed.ids
+        assert warmed.ids == one_off.recommend(user, "home", k=one_off.settings.recommend.default_k).ids
+    finally:
+        one_off.close()
+        serving.close()
 
 
 def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(demo_engine):

@@ -35,3 +35,43 @@ def test_drain_drops_the_oldest_entries_a_few_at_a_time():
         cache.put(i, 0, f"v{i}")
     assert cache.drain(2) == 3 and cache.get(0, 0) is None and cache.get(1, 0) is None and cache.get(2, 0) == "v2"
     assert cache.drain(10) == 0 and len(cache) == 0
+
+
+def test_processes_share_answers_under_equal_stamps_and_scope(tmp_path):
+    """Two caches on one file, as two worker processes: what one computed, the other reuses."""
+    from shoprec.result_cache import SharedAnswers
+
+    path = tmp_path / "answers.sqlite"
+    worker_a = ResultCache(10, SharedAnswers(path), scope="v1")
+    worker_b = ResultCache(10, SharedAnswers(path), scope="v1")
+    key = ("recommend", "home", "pid-1", None, (), 20, ())
+    worker_a.put(key, (7, 42), b'{"hits": []}')
+    assert worker_b.get(key, (7, 42)) == b'{"hits": []}'
+    assert worker_b.stats()["shared_hits"] == 1 and worker_b.stats()["hits"] == 1
+    assert worker_b.get(key, (7, 42)) == b'{"hits": []}' and worker_b.stats()["shared_hits"] == 1  # now kept locally
+    assert worker_b.get(key, (7, 43)) is None  # another state of the user: not this answer
+    other_version = ResultCache(10, SharedAnswers(path), scope="v2")
+    assert other_version.get(key, (7, 42)) is None
+
+
+def test_shared_answers_keep_the_newest_rows_and_never_wait_for_a_lock(tmp_path):
+    import sqlite3
+
+    from shoprec.result_cache import SharedAnswers
+
+    shared = SharedAnswers(tmp_path / "answers.sqlite", size=100)
+    shared.PRUNE_EVERY = 50
+    for i in range(400):
+        shared.put("v1", i, 0, b"x")
+    assert 100 <= len(shared) <= 150
+    assert shared.get("v1", 399, 0) == b"x" and shared.get("v1", 0, 0) is None
+
+    blocker = sqlite3.connect(tmp_path / "answers.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        shared.put("v1", "late", 0, b"y")  # skipped, not raised and not waited for
+        assert shared.skipped == 1 and shared.get("v1", 399, 0) == b"x"  # reads go on
+    finally:
+        blocker.execute("ROLLBACK")
+    shared.put("v1", "late", 0, b"y")
+    assert shared.get("v1", "late", 0) == b"y"

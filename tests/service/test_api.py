@@ -143,6 +143,22 @@ def test_background_build_swaps_the_served_version(tmp_path_factory, served_engi
     engine.close()
 
 
+def test_background_builds_run_on_idle_cpu_time_only():
+    """The build subprocess gets only CPU time the serving workers leave (SCHED_IDLE on Linux)."""
+    import os
+    import subprocess
+    import sys
+
+    from shoprec.service.builds import idle_cpu_priority
+
+    probe = "import os; print(os.sched_getscheduler(0) if hasattr(os, 'SCHED_IDLE') else os.nice(0))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         preexec_fn=idle_cpu_priority).stdout.strip()
+    assert int(out) == (os.SCHED_IDLE if hasattr(os, "SCHED_IDLE") else 19)
+    if hasattr(os, "SCHED_IDLE"):
+        assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the server itself is untouched
+
+
 def test_typos_come_back_with_did_you_mean(api):
     body = api.get("/v1/search", params={"q": "ceramic cofee mug", "k": 3}, headers=PUBLIC).json()
     assert body["did_you_mean"] == "ceramic coffee mug"

@@ -308,7 +308,11 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
 
             limit_compute_threads(settings.service.compute_threads)
             t0 = time.perf_counter()
-            app.state.engine = Engine.open(settings)
+            from shoprec.result_cache import SharedAnswers
+
+            shared = (SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size)
+                      if settings.service.shared_answers_size > 0 else None)
+            app.state.engine = Engine.open(settings, shared_answers=shared, warm_answers=True)
             log.info("engine opened in %.1fs serving version %s", time.perf_counter() - t0, app.state.engine.version)
         watcher = None
         if watch_interval_s and watch_interval_s > 0:

@@ -1,7 +1,7 @@
 """Background rebuilds for `POST /v1/admin/build`, and the watcher that swaps in new versions.
 
-The build is the offline role: by default it runs as a separate `shoprec build` process (lower
-CPU priority, its own GIL) so serving latency holds while it trains; the serving engine then
+The build is the offline role: by default it runs as a separate `shoprec build` process (idle CPU
+priority, its own GIL) so serving latency holds while it trains; the serving engine then
 `reload()`s, which swaps to the new complete version atomically. A watcher thread in every worker
 also reloads when the artifacts' `current` link changes (a build by another worker or by cron).
 """
@@ -39,7 +39,7 @@ class BuildManager:
     """At most one rebuild at a time; keeps the last few statuses for `GET /v1/admin/builds`."""
 
     def __init__(self, settings: Settings, get_engine: Callable[[], Any], metrics, mode: str = "process",
-                 models: list[str] | None = None, history: int = 20, nice: int = 10):
+                 models: list[str] | None = None, history: int = 20, idle_priority: bool = True):
         if mode not in ("process", "thread"):
             raise ValueError(f"build mode must be 'process' or 'thread', not {mode!r}")
         self.settings = settings
@@ -47,7 +47,7 @@ class BuildManager:
         self.metrics = metrics
         self.mode = mode
         self.models = models
-        self.nice = nice
+        self.idle_priority = idle_priority
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._lock = threading.Lock()
         self._running: dict[str, Any] | None = None
@@ -105,17 +105,27 @@ class BuildManager:
 
         env = dict(os.environ)
         env.update(settings_environment(self.settings))
-        nice = self.nice
         proc = subprocess.run(
             [sys.executable, "-m", "shoprec.cli", "build"] + (["--models", ",".join(self.models)] if self.models else []),
-            env=env, capture_output=True, text=True,
-            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+            env=env, capture_output=True, text=True, preexec_fn=idle_cpu_priority if self.idle_priority else None,
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-15:]
             raise RuntimeError(f"shoprec build exited with {proc.returncode}: " + "\n".join(tail))
         versions = ArtifactStore(self.settings.artifacts_dir).versions()
         return versions[-1] if versions else None
+
+
+def idle_cpu_priority() -> None:
+    """Run this process (and the threads and children it starts) only on CPU time nothing else wants.
+
+    Linux SCHED_IDLE: a serving worker that wakes up preempts the build at once. With `nice 10` the
+    build kept its time slice, and during a rebuild the workers' p99 went from ~20 ms to ~150 ms.
+    Elsewhere the lowest nice level."""
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(19)
 
 
 class _Every:
