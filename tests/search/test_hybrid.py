@@ -88,6 +88,23 @@ def test_blend_beats_each_single_signal_on_held_out_queries(tmp_path):
     np.testing.assert_allclose(loaded.predict(features[0]), model.predict(features[0]))
 
 
+def test_the_compiled_blend_scores_exactly_as_lightgbm(tmp_path):
+    """lleaves' machine code for the trees (written by save for this CPU, read by load) gives
+    LightGBM's scores, missing values included."""
+    rng = np.random.default_rng(3)
+    features, gains = synthetic_queries(rng)
+    model = LearnedBlend(BlendConfig(n_estimators=60, min_child_samples=20)).fit(features, gains)
+    model.save(tmp_path / "blend")
+    assert len(list((tmp_path / "blend").glob("blend-*.so"))) == 1
+    loaded = LearnedBlend.load(tmp_path / "blend")
+    assert loaded.compiled is not None
+    rows = np.concatenate(features[:5])
+    rows[::7, 0] = np.nan
+    by_lightgbm = loaded.booster.predict(rows[:, loaded.columns], num_threads=1)
+    assert np.abs(by_lightgbm).max() > 0
+    np.testing.assert_allclose(loaded.predict(rows), by_lightgbm, rtol=0, atol=1e-9)
+
+
 def test_query_folds_keep_a_query_in_one_fold():
     queries = ["a", "b", "a", "c", "d", "b"]
     folds = query_folds(queries, 2, seed=1)

@@ -11,6 +11,7 @@ labels, grouped by query.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -262,12 +263,42 @@ class BlendConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list)
 
 
+def compiled_trees(model_file: Path, write_cache: bool = False) -> Any | None:
+    """The LightGBM model in `model_file` compiled to machine code by lleaves, or None when lleaves
+    is not installed (LightGBM then predicts).
+
+    Same scores (to 1e-14), about 7x faster on the few hundred rows of one search (1.75 -> 0.24 ms
+    for the 300-tree blend on 400 rows), and the call releases the interpreter lock. Compiled code
+    is specific to the CPU, so it is kept beside the model as `<stem>-<cpu digest>.so`: written by the
+    build when `write_cache`, read when it matches this CPU, else compiled in memory (~6 s)."""
+    try:
+        import lleaves
+        import llvmlite.binding as llvm
+    except ImportError:
+        return None
+    llvm.initialize()
+    llvm.initialize_native_target()
+    try:
+        features = llvm.get_host_cpu_features().flatten()
+    except RuntimeError:  # LLVM cannot tell on some hosts: no cache then
+        features = None
+    cache = None
+    if features is not None:
+        cpu = hashlib.blake2b((llvm.get_host_cpu_name() + features).encode(), digest_size=6).hexdigest()
+        candidate = model_file.with_name(f"{model_file.stem}-{cpu}.so")
+        cache = candidate if write_cache or candidate.exists() else None
+    model = lleaves.Model(model_file=str(model_file))
+    model.compile(cache=str(cache) if cache is not None else None)
+    return model
+
+
 class LearnedBlend:
     """LightGBM LambdaRank over `FEATURE_NAMES`, trained on query-grouped graded labels."""
 
     def __init__(self, config: BlendConfig | None = None):
         self.config = config or BlendConfig()
         self.booster = None
+        self.compiled = None  # the same trees as machine code (`compiled_trees`), once saved or loaded
         self.columns = [i for i, name in enumerate(FEATURE_NAMES) if name not in self.config.exclude]
         # False: rank every shopper as an anonymous one (set when the personal feature did not help
         # held-out shoppers; it is then left unfilled, as for a shopper without history).
@@ -314,6 +345,8 @@ class LearnedBlend:
             raise ShoprecError("learned blend is not trained")
         if not len(features):
             return np.zeros(0)
+        if self.compiled is not None:
+            return self.compiled.predict(np.ascontiguousarray(np.asarray(features)[:, self.columns], np.float64), n_jobs=1)
         return self.booster.predict(np.asarray(features)[:, self.columns], num_threads=1)
 
     def feature_importance(self) -> dict[str, float]:
@@ -331,6 +364,7 @@ class LearnedBlend:
         if self.booster is None:
             raise ShoprecError("learned blend is not trained")
         self.booster.save_model(str(path / "blend.lgb"))
+        self.compiled = compiled_trees(path / "blend.lgb", write_cache=True)
         (path / "blend.json").write_text(json.dumps({"config": self.config.model_dump(), "features": FEATURE_NAMES,
                                                      "use_personal": self.use_personal}))
 
@@ -344,6 +378,7 @@ class LearnedBlend:
             raise ShoprecError(f"{path}: blend was trained on other features; retrain it")
         blend = cls(BlendConfig(**meta["config"]))
         blend.booster = lgb.Booster(model_file=str(path / "blend.lgb"))
+        blend.compiled = compiled_trees(path / "blend.lgb")
         blend.use_personal = bool(meta.get("use_personal", True))
         return blend
 
