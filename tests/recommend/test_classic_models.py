@@ -97,6 +97,27 @@ def test_itemknn_cosine_matches_hand_computed_similarity() -> None:
     assert (np.diff(pruned.similarity.indptr) <= 1).all()
 
 
+def test_itemknn_similar_items_are_the_densest_rows_top_k() -> None:
+    """Neighbours read from the stored rows equal the top-k of the densified rows (ties aside)."""
+    from shoprec.recommend.base import top_k
+
+    split = planted_split()
+    model = create("itemknn", neighbours=8).fit(split.train)
+    items = np.arange(split.train.n_items)
+    ids, scores = model.similar_items(items, k=12)
+    dense = model.similarity[items].toarray().astype(np.float32)
+    dense[items, items] = -np.inf
+    _, expected = top_k(dense, 12)
+    found = np.isfinite(scores)
+    assert found.any() and not found.all()  # 8 neighbours kept per item: rows end in -inf padding
+    np.testing.assert_allclose(scores[found], expected[found])
+    assert (ids[~found] == -1).all() and (expected[~found] <= 0).all()  # the dense rows' filler scored 0
+    for row in range(len(items)):
+        got = ids[row][found[row]]
+        assert set(got.tolist()) <= set(np.flatnonzero(dense[row] > -np.inf).tolist())
+        assert np.all(dense[row, got] == scores[row][found[row]])
+
+
 def test_pearson_similarity_matches_numpy_corrcoef() -> None:
     rng = np.random.default_rng(0)
     dense = (rng.random((40, 8)) < 0.3).astype(np.float32)
