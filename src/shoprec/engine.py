@@ -82,6 +82,7 @@ class Served:
     # stale, and processes with equal digests share answers (`result_cache.SharedAnswers`).
     applied_changes: set[str] = field(default_factory=set)
     changes_digest: int = 0
+    warmed_answers: int = 0  # home feeds computed before serving (`Engine._warm_answers`)
     # What the build read: events up to this sequence number, the store as of this time (epoch s).
     events_seq: int | None = None
     data_as_of: float | None = None
@@ -450,6 +451,7 @@ class Engine:
                 break
             self._recommend(served, pid, "home", self.settings.recommend.default_k)
             warmed += 1
+        served.warmed_answers += warmed
         if warmed:
             log.info("warmed %d of %d shoppers' home feeds in %.1fs for %s", warmed, len(order), time.monotonic() - t0,
                      served.version)
@@ -804,6 +806,10 @@ class Engine:
             "online_users": len(self._recent),
             "result_cache": served.results.stats(),
             "precomputed_answers": self.precomputed_answers,
+            # Shoppers whose precomputed lists the version cannot use (events its build did not read).
+            "shoppers_since_build": sum(1 for seq in list(self._last_event_seq.values())
+                                        if served.events_seq is None or seq > served.events_seq),
+            "warmed_answers": served.warmed_answers,
             "search_candidate_cache": served.searcher._retrieved.stats() if served.searcher is not None else None,
             "store": self.store.counts(),
         }

@@ -406,8 +406,10 @@ def test_a_serving_process_computes_active_shoppers_feeds_before_it_serves(demo_
     one_off = Engine.open(engine.settings)  # a one-off command: nothing computed ahead
     serving = Engine.open(engine.settings, warm_answers=True)
     try:
-        assert len(one_off._served.results) == 0
+        assert len(one_off._served.results) == 0 and one_off.stats()["warmed_answers"] == 0
         assert len(serving._served.results) >= 1
+        stats = serving.stats()
+        assert 1 <= stats["warmed_answers"] == stats["shoppers_since_build"]
         hits_before = serving._served.results.hits
         warmed = serving.recommend(user, "home", k=serving.settings.recommend.default_k)
         assert serving._served.results.hits == hits_before + 1  # answered from what was computed ahead

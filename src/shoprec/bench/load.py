@@ -396,10 +396,13 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def cache_stats(admin) -> dict[str, Any]:
-    """The serving process's reuse of answers and of search candidates so far (hit counts, rates)."""
+    """One serving process's (the one the admin connection reached) reuse of answers and of search
+    candidates so far (hit counts, rates), and how many shoppers it serves live."""
     engine = admin.get("/v1/admin/stats").json().get("engine", {})
     return {"answers": engine.get("result_cache"), "search_candidates": engine.get("search_candidate_cache"),
-            "precomputed_answers": engine.get("precomputed_answers")}
+            "precomputed answers since start": engine.get("precomputed_answers"),
+            "shoppers with events the version's build did not read": engine.get("shoppers_since_build"),
+            "home feeds computed before serving the version": engine.get("warmed_answers")}
 
 
 def print_phase(name: str, figures: dict[str, Any]) -> None:
@@ -410,9 +413,10 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
     for name, cache in (figures.get("caches") or {}).items():
         if isinstance(cache, int):
-            print(f"   {name} since start: {cache}")
+            print(f"   {name}: {cache}")
         elif cache:
-            print(f"   reused {name}: {cache['hits']} hits, {cache['misses']} misses since start "
+            shared = f" ({cache['shared_hits']} computed by another worker)" if cache.get("shared_hits") else ""
+            print(f"   reused {name}: {cache['hits']} hits{shared}, {cache['misses']} misses since start "
                   f"(hit rate {cache['hit_rate']}), {cache['entries']} kept")
     for sample in figures["error_samples"]:
         print(f"   error: {sample}")
