@@ -63,7 +63,8 @@ class ServiceSettings(BaseModel):
     # catalog change, or the next version); kept as JSON bytes, 3-8 KB each at k = 20. 0 disables.
     result_cache_size: int = 10_000
     # Answers shared by the serving processes of one machine (`<artifacts_dir>/.answers-v1.sqlite`):
-    # one worker computes a shopper's answer after their event, the others reuse it. 0 disables.
+    # one worker computes a shopper's answer after their event, the others reuse it. 0 disables
+    # (do so when artifacts_dir is on a network file system: SQLite's locks are not safe there).
     shared_answers_size: int = 20_000
     # Before serving a version (and at start), compute the home feeds of shoppers with events since
     # its build for up to this long: otherwise all of them are computed live at once. 0 disables.

@@ -119,9 +119,8 @@ class BuildManager:
 def idle_cpu_priority() -> None:
     """Run this process (and the threads and children it starts) only on CPU time nothing else wants.
 
-    Linux SCHED_IDLE: a serving worker that wakes up preempts the build at once. With `nice 10` the
-    build kept its time slice, and during a rebuild the workers' p99 went from ~20 ms to ~150 ms.
-    Elsewhere the lowest nice level."""
+    Linux SCHED_IDLE: a serving worker that wakes up preempts the build at once, where `nice 10`
+    (before) only lowered the build's share of the two cores. Elsewhere the lowest nice level."""
     if hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     else:
