@@ -219,8 +219,8 @@ class Engine:
         self._recent: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=RECENT_ITEMS))
         self._counters: dict[str, Counter] = defaultdict(Counter)
         self._last_seen: dict[str, float] = {}
-        # An order-free digest of each user's events applied here (by store sequence number): cached
-        # answers for that user computed under another digest are stale.
+        # An order-free digest of each user's events applied here that answers read (by store sequence
+        # number): cached answers for that user computed under another digest are stale.
         self._user_state: dict[str, int] = {}
         self._last_event_seq: dict[str, int] = {}  # the user's newest event's store sequence number
         self.precomputed_answers = 0  # requests answered from the build's precomputed lists
@@ -338,10 +338,10 @@ class Engine:
             with self._lock:
                 for seq, _event_id, pid, item, kind in rows:
                     self._last_seen[pid] = now
-                    self._user_state[pid] = self._user_state.get(pid, 0) ^ _mark(seq)
                     self._last_event_seq[pid] = max(self._last_event_seq.get(pid, 0), int(seq))
                     weight = EVENT_WEIGHTS.get(kind, 0)
-                    if item and weight > 0:
+                    if item and weight > 0:  # what answers read (impressions and searches change nothing)
+                        self._user_state[pid] = self._user_state.get(pid, 0) ^ _mark(seq)
                         self._recent[pid].append(item)
                         product = products.get(item) or {}
                         for cat in (product.get("category") or [])[-1:]:

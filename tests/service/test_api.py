@@ -95,6 +95,29 @@ def test_catalog_upsert_and_delete_reach_search(api):
     assert api.delete("/v1/admin/products/new-1", headers=ADMIN).status_code == 404
 
 
+def test_impressions_leave_a_shoppers_cached_feed_current(api, served_engine):
+    """A click changes what the shopper's feed is computed from; an impression changes nothing an
+    answer reads, so the cached feed stays (and stays shared between workers)."""
+    _, engine = served_engine
+    results = engine._served.results
+    home = {"user": "shopper-3", "k": 20}
+    click = {"event_id": "stamp-1", "user_id": "shopper-3", "item_id": "p102", "type": "click",
+             "timestamp": "2024-03-01T10:00:00Z"}
+    assert api.post("/v1/events", json=click, headers=PUBLIC).json()["accepted"] == 1
+    misses = results.misses
+    feed = api.get("/v1/recommend/home", params=home, headers=PUBLIC).json()
+    assert results.misses == misses + 1 and "p102" not in [h["id"] for h in feed["hits"]]
+    hits = results.hits
+    seen = dict(click, event_id="stamp-2", type="impression")
+    assert api.post("/v1/events", json=seen, headers=PUBLIC).json()["accepted"] == 1
+    assert api.get("/v1/recommend/home", params=home, headers=PUBLIC).json()["hits"] == feed["hits"]
+    assert results.hits == hits + 1 and results.misses == misses + 1
+    view = dict(click, event_id="stamp-3", type="view", item_id="p103")
+    assert api.post("/v1/events", json=view, headers=PUBLIC).json()["accepted"] == 1
+    api.get("/v1/recommend/home", params=home, headers=PUBLIC)
+    assert results.misses == misses + 2  # a view is read by the next answer
+
+
 def test_client_end_to_end(api):
     from shoprec.client import ShoprecClient
 
