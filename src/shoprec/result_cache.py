@@ -105,9 +105,10 @@ class SharedAnswers:
 
     With `shoprec serve --workers N`, an event makes the shopper's next answer stale in every
     worker (each follows the store), and each worker computed it again; with this, the first to be
-    asked computes it and the others read it (about 0.05 ms). Best effort: a write that would wait
-    for another process's lock is skipped (the answer is then only not shared). Rows are kept
-    newest-first up to `size`; the file holds nothing that cannot be recomputed."""
+    asked computes it and the others read it (a 5 KB answer: 0.007 ms median to read, 0.017 ms to
+    write). Best effort: a write that would wait for another process's lock is skipped (the answer
+    is then only not shared). Rows are kept newest-first up to `size`; the file holds nothing that
+    cannot be recomputed."""
 
     SCHEMA = 1
     PRUNE_EVERY = 500
