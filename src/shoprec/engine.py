@@ -435,10 +435,7 @@ class Engine:
         budget = self.settings.service.warm_answers_s
         if not self.warm_answers or budget <= 0 or not served.results.size or self.settings.recommend.exploration_share > 0:
             return 0
-        with self._lock:
-            active = [(seq, pid) for pid, seq in self._last_event_seq.items()
-                      if served.events_seq is None or seq > served.events_seq]
-        active.sort(reverse=True)
+        active = sorted(self._shoppers_since_build(served), reverse=True)
         order: list[str] = []
         for start in range(0, len(active), 256):  # newest first, shuffled within blocks
             block = [pid for _, pid in active[start:start + 256]]
@@ -509,6 +506,13 @@ class Engine:
             req.recent = np.array([served.item_index[i] for i in recent if i in served.item_index], np.int64)
         req.seeds = np.array([served.item_index[i] for i in seeds if i in served.item_index], np.int64)
         return req
+
+    def _shoppers_since_build(self, served: Served) -> list[tuple[int, str]]:
+        """(newest event's sequence number, pseudonym) of the shoppers whose precomputed lists
+        `served` cannot use (`_in_build` is false for them)."""
+        with self._lock:
+            latest = list(self._last_event_seq.items())
+        return [(seq, pid) for pid, seq in latest if not self._in_build(served, pid)]
 
     def _in_build(self, served: Served, pid: str | None) -> bool:
         """Whether the version's build saw every event of `pid` (so its precomputed list is current):
@@ -807,8 +811,7 @@ class Engine:
             "result_cache": served.results.stats(),
             "precomputed_answers": self.precomputed_answers,
             # Shoppers whose precomputed lists the version cannot use (events its build did not read).
-            "shoppers_since_build": sum(1 for seq in list(self._last_event_seq.values())
-                                        if served.events_seq is None or seq > served.events_seq),
+            "shoppers_since_build": len(self._shoppers_since_build(served)),
             "warmed_answers": served.warmed_answers,
             "search_candidate_cache": served.searcher._retrieved.stats() if served.searcher is not None else None,
             "store": self.store.counts(),
