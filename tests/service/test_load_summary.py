@@ -12,6 +12,17 @@ def test_summary_reports_throughput_percentiles_and_errors():
     assert figures["p50_ms"]["search"] == 5.0 and figures["p50_ms"]["events"] is None
 
 
+def test_summary_splits_at_a_moment_by_when_requests_started():
+    raw = {"latencies": {"recommend": [1.0, 2.0, 30.0, 40.0], "search": [3.0, 50.0], "events": []},
+           "started": {"recommend": [10.0, 11.0, 20.0, 21.0], "search": [12.0, 22.0], "events": []},
+           "errors": {"recommend": 1, "search": 0, "events": 0}, "elapsed_s": 12.0}
+    before, after = summarise(raw, before=20.0), summarise(raw, after=20.0)
+    assert before["count"] == {"recommend": 2, "search": 1, "events": 0} and before["p50_ms"]["recommend"] == 1.5
+    assert after["count"] == {"recommend": 2, "search": 1, "events": 0} and after["p50_ms"]["search"] == 50.0
+    assert before["elapsed_s"] == 10.0 and before["rps"] == 0.3 and after["elapsed_s"] == 2.0
+    assert before["errors"] is None  # errors are counted per phase, not per request
+
+
 def test_inputs_drawn_from_distinct_values_or_from_the_log(tmp_path):
     import json
     from collections import Counter

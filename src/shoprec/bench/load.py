@@ -281,7 +281,8 @@ class HttpConnection:
 
 def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concurrency: int, max_requests: int,
           rate: float, seed: int, out_path: str, stop=None) -> None:
-    """Send the mixed workload; write per-endpoint latencies (ms) and error counts as JSON."""
+    """Send the mixed workload; write per-endpoint latencies (ms), their start times (`time.monotonic`,
+    comparable across processes) and error counts as JSON."""
     import asyncio
     from urllib.parse import urlencode, urlsplit
 
@@ -293,6 +294,7 @@ def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concur
         uvloop = None
     rng = random.Random(seed)
     latencies: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+    started: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
     errors: dict[str, int] = {name: 0 for name in ENDPOINTS}
     error_samples: list[str] = []
     sent = [0]
@@ -328,6 +330,7 @@ def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concur
                 if delay > 0:
                     await asyncio.sleep(delay)
             kind, method, target, body = next_request()
+            started[kind].append(time.monotonic())
             t0 = time.perf_counter()
             try:
                 status, payload = await asyncio.wait_for(connection.request(method, target, body), 30)
@@ -351,13 +354,16 @@ def drive(base_url: str, inputs: dict[str, list[str]], duration_s: float, concur
         return time.perf_counter() - t0
 
     elapsed = uvloop.run(main()) if uvloop is not None else asyncio.run(main())
-    Path(out_path).write_text(json.dumps({"latencies": latencies, "errors": errors, "elapsed_s": elapsed,
-                                          "error_samples": error_samples}))
+    Path(out_path).write_text(json.dumps({"latencies": latencies, "started": started, "errors": errors,
+                                          "elapsed_s": elapsed, "error_samples": error_samples}))
 
 
-def run_phase(base_url: str, inputs, args, seed: int, label: str, workdir: Path, until=None) -> dict[str, Any]:
+def run_phase(base_url: str, inputs, args, seed: int, label: str, workdir: Path, until=None,
+              published=None) -> dict[str, Any]:
     """One load phase in a second process; with `until`, it lasts until `until()` is true (and at least
-    `--duration`, at most `--swap-max-s`), plus two seconds on the new version."""
+    `--duration`, at most `--swap-max-s`), plus two seconds on the new version. With `published`
+    (true once the new version is there to load), the figures are also split at that moment:
+    while building, and while the workers load and swap in the new version."""
     out = workdir / f"load-{label}.json"
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -365,9 +371,12 @@ def run_phase(base_url: str, inputs, args, seed: int, label: str, workdir: Path,
     proc = ctx.Process(target=drive, args=(base_url, inputs, duration, args.concurrency, args.max_requests, args.rate,
                                            seed, str(out), stop))
     proc.start()
+    published_at = None
     if until is not None:
         started = time.monotonic()
         while proc.is_alive() and not until():
+            if published_at is None and published is not None and published():
+                published_at = time.monotonic()
             time.sleep(0.5)
         time.sleep(2.0)
         while proc.is_alive() and time.monotonic() < started + args.duration:
@@ -376,22 +385,37 @@ def run_phase(base_url: str, inputs, args, seed: int, label: str, workdir: Path,
     proc.join()
     if proc.exitcode != 0:
         raise SystemExit(f"the {label} load driver failed (exit code {proc.exitcode})")
-    return summarise(json.loads(out.read_text()))
+    raw = json.loads(out.read_text())
+    figures = summarise(raw)
+    if published_at is not None:
+        # After publication the workers load and warm the new version, then swap.
+        figures["split"] = {"while building": summarise(raw, before=published_at),
+                            "while loading and swapping": summarise(raw, after=published_at)}
+    return figures
 
 
-def summarise(raw: dict[str, Any]) -> dict[str, Any]:
+def summarise(raw: dict[str, Any], before: float | None = None, after: float | None = None) -> dict[str, Any]:
+    """Throughput, errors and p50/p99 per endpoint of the requests started in [after, before)."""
     lat = {k: np.asarray(v, dtype=np.float64) for k, v in raw["latencies"].items()}
+    elapsed = raw["elapsed_s"]
+    if before is not None or after is not None:
+        started = {k: np.asarray(v, dtype=np.float64) for k, v in raw["started"].items()}
+        first = min((v.min() for v in started.values() if len(v)), default=0.0)
+        last = max((v.max() for v in started.values() if len(v)), default=0.0)
+        lo, hi = after if after is not None else first, before if before is not None else last
+        lat = {k: v[(started[k] >= lo) & ((started[k] < hi) | (before is None))] for k, v in lat.items()}
+        elapsed = max(hi - lo, 1e-9)
     total = sum(len(v) for v in lat.values())
     pct = lambda v, q: round(float(np.percentile(v, q)), 2) if len(v) else None  # noqa: E731
     return {
-        "rps": round(total / raw["elapsed_s"], 1),
+        "rps": round(total / elapsed, 1),
         "requests": total,
-        "errors": int(sum(raw["errors"].values())),
+        "errors": int(sum(raw["errors"].values())) if before is None and after is None else None,
         "p50_ms": {k: pct(v, 50) for k, v in lat.items()},
         "p99_ms": {k: pct(v, 99) for k, v in lat.items()},
         "count": {k: int(len(v)) for k, v in lat.items()},
-        "elapsed_s": round(raw["elapsed_s"], 2),
-        "error_samples": raw.get("error_samples", []),
+        "elapsed_s": round(elapsed, 2),
+        "error_samples": raw.get("error_samples", []) if before is None and after is None else [],
     }
 
 
@@ -401,6 +425,7 @@ def cache_stats(admin) -> dict[str, Any]:
     engine = admin.get("/v1/admin/stats").json().get("engine", {})
     return {"answers": engine.get("result_cache"), "search_candidates": engine.get("search_candidate_cache"),
             "precomputed answers since start": engine.get("precomputed_answers"),
+            "answers computed since start (recommend, search)": engine.get("computed_answers"),
             "shoppers with events the version's build did not read": engine.get("shoppers_since_build"),
             "home feeds computed before serving the version": engine.get("warmed_answers")}
 
@@ -412,7 +437,7 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
     for endpoint in ENDPOINTS:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
     for name, cache in (figures.get("caches") or {}).items():
-        if isinstance(cache, int):
+        if isinstance(cache, int) or (isinstance(cache, dict) and "hits" not in cache):
             print(f"   {name}: {cache}")
         elif cache:
             shared = f" ({cache['shared_hits']} computed by another worker)" if cache.get("shared_hits") else ""
@@ -420,6 +445,11 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
                   f"(hit rate {cache['hit_rate']}), {cache['entries']} kept")
     for sample in figures["error_samples"]:
         print(f"   error: {sample}")
+    for part, split in (figures.get("split") or {}).items():
+        p99 = "/".join(str(split["p99_ms"][e]) for e in ENDPOINTS)
+        p50 = "/".join(str(split["p50_ms"][e]) for e in ENDPOINTS)
+        print(f"   {part}: {split['requests']} requests in {split['elapsed_s']}s = {split['rps']} req/s, "
+              f"p50 {p50} ms, p99 recommend/search/events {p99} ms")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -453,7 +483,14 @@ def run(args: argparse.Namespace) -> int:
                 statuses = admin.get("/v1/admin/builds").json()["builds"]
                 return any(s["id"] == build_id and s["state"] != "running" for s in statuses)
 
-            swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=build_done)
+            link = Path(settings.artifacts_dir) / "current"
+            current_before = os.readlink(link) if link.is_symlink() else None
+
+            def published() -> bool:
+                return link.is_symlink() and os.readlink(link) != current_before
+
+            swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=build_done,
+                             published=published)
             swap["rss_mb"] = server_rss_mb(server)
             swap["caches"] = cache_stats(admin)
             status = next(s for s in admin.get("/v1/admin/builds").json()["builds"] if s["id"] == build_id)
@@ -468,6 +505,8 @@ def run(args: argparse.Namespace) -> int:
             result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
             result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"),
                                          swapped=version_after != version_before)
+            for part, split in (swap.get("split") or {}).items():
+                result["during_swap"][part] = {k: split[k] for k in ("rps", "requests", "elapsed_s", "p50_ms", "p99_ms")}
     finally:
         admin.close()
         server.send_signal(signal.SIGTERM)
