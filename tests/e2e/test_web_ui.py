@@ -31,12 +31,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_shop, shoprec_env):
+def _require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing under CI: .ci/run must install it")
         pytest.skip("Chromium not installed (apt-get install chromium); `make e2e` installs it")
+
+
+@pytest.fixture(scope="module")
+def server(demo_shop, shoprec_env):
+    _require_chromium()
     shop, settings = demo_shop
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "shoprec.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -64,6 +68,7 @@ def server(demo_shop, shoprec_env):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    _require_chromium()  # the browser is set up before the server (which also checks) in `page`
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
