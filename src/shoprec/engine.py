@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,7 @@ class Engine:
         self._user_state: dict[str, int] = {}
         self._last_event_seq: dict[str, int] = {}  # the user's newest event's store sequence number
         self.precomputed_answers = 0  # requests answered from the build's precomputed lists
+        self.computed_answers = {"recommend": 0, "search": 0}  # answers computed (not reused or precomputed)
         self.retire_grace_s = 5.0  # a replaced version is dismantled this long after the swap
         self._retiring: threading.Thread | None = None
         self._rng = np.random.default_rng()
@@ -270,13 +272,16 @@ class Engine:
             # Catalog changes and forgotten users written since this version's build read the
             # store, before warming (so warmed answers include them)...
             last_key = self._replay_changes(served, None)
+            # A swap warms beside the requests the previous version is serving: at a share of the CPU.
+            pace = Pacer(1.0 if first else self.settings.service.background_share)
             if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
                 t0 = time.perf_counter()
-                warmed = served.searcher.warm()
-                log.info("searched %d frequent queries in %.1fs before serving %s", warmed, time.perf_counter() - t0, path.name)
+                warmed = served.searcher.warm(pace=pace)
+                log.info("searched %d frequent queries in %.1fs (%.1fs of work) before serving %s", warmed,
+                         time.perf_counter() - t0, pace.busy_s, path.name)
             self._warm_live_paths(served)
             if self._follower is not None:  # a swap: the shoppers' online state is already here
-                self._warm_answers(served)
+                self._warm_answers(served, pace)
             with self._journal_lock:
                 # ...and those written while warming, then the swap: a change either lands in a replay
                 # or is followed on the version swapped in (entries followed on the previous version
@@ -290,7 +295,7 @@ class Engine:
                 replayed = self._follow_events()
                 if replayed:
                     log.info("replayed %d events stored since version %s was built", replayed, served.version)
-                    self._warm_answers(served)
+                    self._warm_answers(served, pace)
             if first:
                 settle_memory()
             else:
@@ -425,13 +430,14 @@ class Engine:
         self._retiring = threading.Thread(target=dismantle, name="shoprec-retire-version", daemon=True)
         self._retiring.start()
 
-    def _warm_answers(self, served: Served) -> int:
+    def _warm_answers(self, served: Served, pace: "Pacer | None" = None) -> int:
         """Compute the home feed of shoppers whose events the version's build did not read, into its
-        answer cache (shared with the other workers), for up to `service.warm_answers_s`; returns
-        how many. Their precomputed lists are stale, so after a swap or a restart every one of them
-        was computed live on their next request, all at once: at 500 requests/s the workers fell
-        behind for tens of seconds (p99 over 100 ms). Newest shoppers first, in an order of this
-        process's own, so workers warming together mostly take different shoppers."""
+        answer cache (shared with the other workers), for up to `service.warm_answers_s` of work
+        (each feed run through `pace`); returns how many. Their precomputed lists are stale, so
+        after a swap or a restart every one of them was computed live on their next request, all
+        at once: at 500 requests/s the workers fell behind for tens of seconds (p99 over 100 ms).
+        Newest shoppers first, in an order of this process's own, so workers warming together
+        mostly take different shoppers."""
         budget = self.settings.service.warm_answers_s
         if not self.warm_answers or budget <= 0 or not served.results.size or self.settings.recommend.exploration_share > 0:
             return 0
@@ -442,11 +448,13 @@ class Engine:
             self._rng.shuffle(block)
             order.extend(block)
         t0 = time.monotonic()
+        pace = pace or Pacer()
+        busy_before = pace.busy_s
         warmed = 0
         for pid in order:
-            if time.monotonic() - t0 > budget:
+            if pace.busy_s - busy_before > budget:
                 break
-            self._recommend(served, pid, "home", self.settings.recommend.default_k)
+            pace(lambda: self._recommend(served, pid, "home", self.settings.recommend.default_k))
             warmed += 1
         served.warmed_answers += warmed
         if warmed:
@@ -565,6 +573,7 @@ class Engine:
             if row is not None and served.available[row[0]].all():
                 self.precomputed_answers += 1
                 return self._precomputed_list(served, scenario, req, *row)
+        self.computed_answers["recommend"] += 1
         result = self._rank(served, spec, req, pid, k)
         if reuse:
             served.results.put(key, stamp, pack(result))
@@ -657,6 +666,7 @@ class Engine:
         if cached is not None:
             result = unpack(cached, served.products.get)
         else:
+            self.computed_answers["search"] += 1
             result = self._search(served, query, pid, filters, k, offset, context, sort)
             served.results.put(key, stamp, pack(result))
         if result.info.get("zero_result") and query.strip():
@@ -810,6 +820,7 @@ class Engine:
             "online_users": len(self._recent),
             "result_cache": served.results.stats(),
             "precomputed_answers": self.precomputed_answers,
+            "computed_answers": dict(self.computed_answers),
             # Shoppers whose precomputed lists the version cannot use (events its build did not read).
             "shoppers_since_build": len(self._shoppers_since_build(served)),
             "warmed_answers": served.warmed_answers,
@@ -820,6 +831,28 @@ class Engine:
     def close(self) -> None:
         self.store.close()
 
+
+
+class Pacer:
+    """Runs steps of background work at about `share` of one core: after each step it sleeps in
+    proportion to the step's duration, so the requests served beside it keep the rest of the CPU
+    (and of the interpreter lock). share >= 1: no pauses. `busy_s`: seconds spent in steps."""
+
+    def __init__(self, share: float = 1.0):
+        if share <= 0:
+            raise ValueError(f"share must be > 0, not {share}")
+        self.share = share
+        self.busy_s = 0.0
+
+    def __call__(self, step: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return step()
+        finally:
+            spent = time.perf_counter() - t0
+            self.busy_s += spent
+            if self.share < 1:
+                time.sleep(spent * (1 - self.share) / self.share)
 
 
 def settle_memory() -> None:

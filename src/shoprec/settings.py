@@ -67,8 +67,17 @@ class ServiceSettings(BaseModel):
     # (do so when artifacts_dir is on a network file system: SQLite's locks are not safe there).
     shared_answers_size: int = 20_000
     # Before serving a version (and at start), compute the home feeds of shoppers with events since
-    # its build for up to this long: otherwise all of them are computed live at once. 0 disables.
+    # its build for up to this many seconds of work: otherwise all of them are computed live at
+    # once. (A swap works at background_share, so it takes longer than this.) 0 disables.
     warm_answers_s: float = 30.0
+    # Share of a core that swapping in a new version may take for its warming (frequent queries,
+    # active shoppers' feeds) while the previous version serves: it pauses between steps, so the
+    # swap takes longer and requests keep the rest. Starting processes warm at full speed.
+    background_share: float = Field(0.25, gt=0, le=1)
+    # Longest a thread may hold the interpreter lock while another waits for it (Python's default
+    # 5 ms): a version loading or the store being followed in the background delays the requests
+    # waiting on the event loop by up to this much at a time. Set in serving processes only.
+    switch_interval_ms: float = Field(0.5, gt=0)
     # How often each serving process applies what other processes stored (events, catalog changes,
     # forgotten users); bounds how stale another worker's answers can be. 0: only its own writes.
     follow_interval_s: float = 0.2

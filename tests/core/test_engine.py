@@ -420,6 +420,73 @@ def test_a_serving_process_computes_active_shoppers_feeds_before_it_serves(demo_
         serving.close()
 
 
+def test_the_pacer_rests_in_proportion_to_the_work_it_runs(monkeypatch):
+    import shoprec.engine as engine_module
+
+    class Clock:
+        now, slept = 0.0, []
+
+        def perf_counter(self):
+            return self.now
+
+        def sleep(self, s):
+            self.slept.append(s)
+            self.now += s
+
+    clock = Clock()
+    monkeypatch.setattr(engine_module, "time", clock)
+
+    def step(seconds):
+        clock.now += seconds
+        return seconds
+
+    pace = engine_module.Pacer(0.25)
+    assert [pace(lambda: step(0.01)), pace(lambda: step(0.03))] == [0.01, 0.03]
+    assert pace.busy_s == pytest.approx(0.04) and clock.slept == pytest.approx([0.03, 0.09])  # 3x the work
+    full = engine_module.Pacer(1.0)
+    full(lambda: step(0.05))
+    assert full.busy_s == pytest.approx(0.05) and len(clock.slept) == 2  # no pause at a whole core
+    with pytest.raises(ValueError):
+        engine_module.Pacer(0)
+
+
+def test_a_swap_warms_at_the_background_share_and_a_start_at_full_speed(demo_engine, monkeypatch):
+    import shoprec.engine as engine_module
+
+    shop, engine = demo_engine
+    user = _fresh_precomputed_user(shop, engine)
+    engine.record_events([Event(event_id="paced-view-1", user_id=user, item_id=shop.products[7].id, type="view",
+                                timestamp=_now())])
+    paces = []
+
+    class Recording(engine_module.Pacer):
+        def __init__(self, share=1.0):
+            super().__init__(share)
+            self.steps = 0
+            paces.append(self)
+
+        def __call__(self, step):
+            self.steps += 1
+            return super().__call__(step)
+
+    monkeypatch.setattr(engine_module, "Pacer", Recording)
+    settings = engine.settings.model_copy(update={"service": engine.settings.service.model_copy(
+        update={"background_share": 0.9})})
+    serving = Engine.open(settings, warm_answers=True)
+    try:
+        assert [p.share for p in paces if p.steps] == [1.0]  # starting: nothing is served yet
+        started = paces[0].steps  # the frequent queries' searches and the active shoppers' feeds
+        stats = serving.stats()
+        assert started >= 2 and 1 <= stats["warmed_answers"] == stats["computed_answers"]["recommend"]
+        serving._served.version = "an older version"  # the next reload swaps in `current` again
+        assert serving.reload()
+        swap = [p for p in paces if p.share == 0.9]
+        assert len(swap) == 1 and swap[0].steps == started  # the same work, at the background share
+        assert serving.stats()["warmed_answers"] >= 1
+    finally:
+        serving.close()
+
+
 def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(demo_engine):
     shop, engine = demo_engine
     user = _fresh_precomputed_user(shop, engine)

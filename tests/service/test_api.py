@@ -27,6 +27,26 @@ def test_ready_and_version_metric(api, served_engine):
     assert f'shoprec_artifact_info{{version="{version}"}} 1.0' in api.get("/metrics").text
 
 
+def test_a_serving_process_opens_its_engine_and_shortens_the_interpreter_switch(served_engine):
+    """Threads loading or following in the background hold the interpreter lock for at most the
+    configured interval while requests wait on the event loop (Python's default: 5 ms)."""
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from shoprec.service.app import create_app
+
+    settings = served_engine[0].model_copy(update={"service": served_engine[0].service.model_copy(
+        update={"switch_interval_ms": 0.7})})
+    before = sys.getswitchinterval()
+    try:
+        with TestClient(create_app(settings, watch_interval_s=0)) as client:  # the lifespan opens the engine
+            assert client.get("/readyz").json()["version"] == served_engine[1].version
+            assert sys.getswitchinterval() == pytest.approx(0.0007)
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_search_returns_products_reasons_and_facets(api):
     answer = api.get("/v1/search", params={"q": "running shoes", "k": 5}, headers=PUBLIC)
     assert answer.status_code == 200, answer.text

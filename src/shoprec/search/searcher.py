@@ -379,13 +379,16 @@ class Searcher:
         the catalog), for freeing a retired version a piece at a time (`Engine._retire`)."""
         return [self._retrieved, self._facets_of, self.catalog]
 
-    def warm(self, limit: int | None = None, k: int = 20) -> int:
+    def warm(self, limit: int | None = None, k: int = 20, pace: Callable[[Callable[[], Any]], Any] | None = None) -> int:
         """Search the most frequent past queries before any shopper types them (their candidates,
-        shopper-free ranking, facets and first page's highlights are kept); returns how many."""
+        shopper-free ranking, facets and first page's highlights are kept); returns how many.
+
+        pace: runs each query's search (e.g. `shoprec.engine.Pacer`, to leave CPU to requests)."""
         limit = self.config.warm_queries if limit is None else limit
         texts = self.frequent_queries[: min(limit, self._retrieved.size)]
+        run = pace or (lambda step: step())
         for text in texts:
-            self.search(text, k=k, record=False)
+            run(lambda: self.search(text, k=k, record=False))
         return len(texts)
 
     # -- retrieval ---------------------------------------------------------------------------

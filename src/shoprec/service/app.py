@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import time
 import traceback
 import uuid
@@ -307,6 +308,7 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
             from shoprec.engine import Engine, limit_compute_threads
 
             limit_compute_threads(settings.service.compute_threads)
+            sys.setswitchinterval(settings.service.switch_interval_ms / 1000)
             t0 = time.perf_counter()
             from shoprec.result_cache import SharedAnswers
 
