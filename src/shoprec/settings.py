@@ -72,8 +72,10 @@ class ServiceSettings(BaseModel):
     warm_answers_s: float = 30.0
     # Share of a core that swapping in a new version may take for its warming (frequent queries,
     # active shoppers' feeds) while the previous version serves: it pauses between steps, so the
-    # swap takes longer and requests keep the rest. Starting processes warm at full speed.
-    background_share: float = Field(0.25, gt=0, le=1)
+    # swap takes longer and requests keep the rest. Starting processes warm at full speed. At demo
+    # scale during a rebuild: 0.25 took 277 s from publication to swap (p99 78 ms meanwhile), 0.1
+    # took 634 s (p99 42 ms, as while building); the previous version serves until then.
+    background_share: float = Field(0.1, gt=0, le=1)
     # Longest a thread may hold the interpreter lock while another waits for it (Python's default
     # 5 ms): a version loading or the store being followed in the background delays the requests
     # waiting on the event loop by up to this much at a time. Set in serving processes only.
