@@ -5,7 +5,8 @@ version; the store is the one place they all write to. Events already sit in the
 insertion order (`Store.events_after`). Catalog upserts and deletes, edited merchandising rules
 and forgotten users leave one journal entry each, a store record of kind `change` whose key sorts
 by time; every process applies the entries it has not seen yet (`Engine.follow`), and a newly
-loaded version replays the entries written since its build read the store. A build prunes entries that every version now contains.
+loaded version replays the entries written since its build read the store. A build prunes entries
+that every version now contains.
 
 An entry holds product ids or a user's pseudonym (never a raw user id) until that pruning.
 """

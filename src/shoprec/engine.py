@@ -430,7 +430,7 @@ class Engine:
         self._retiring = threading.Thread(target=dismantle, name="shoprec-retire-version", daemon=True)
         self._retiring.start()
 
-    def _warm_answers(self, served: Served, pace: "Pacer | None" = None) -> int:
+    def _warm_answers(self, served: Served, pace: Pacer) -> int:
         """Compute the home feed of shoppers whose events the version's build did not read, into its
         answer cache (shared with the other workers), for up to `service.warm_answers_s` of work
         (each feed run through `pace`); returns how many. Their precomputed lists are stale, so
@@ -448,7 +448,6 @@ class Engine:
             self._rng.shuffle(block)
             order.extend(block)
         t0 = time.monotonic()
-        pace = pace or Pacer()
         busy_before = pace.busy_s
         warmed = 0
         for pid in order:
