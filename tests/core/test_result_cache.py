@@ -60,17 +60,24 @@ def test_shared_answers_keep_the_newest_rows_and_never_wait_for_a_lock(tmp_path)
     from shoprec.result_cache import SharedAnswers
 
     shared = SharedAnswers(tmp_path / "answers.sqlite", size=100)
-    shared.PRUNE_EVERY = 50
     for i in range(400):
-        shared.put("v1", i, 0, b"x")
-    assert 100 <= len(shared) <= 150
-    assert shared.get("v1", 399, 0) == b"x" and shared.get("v1", 0, 0) is None
+        shared.put("v1", i, 0, b"x" * 5000)
+    shared.put("v1", 5, 0, b"again")  # rewritten: newest again
+    database = tmp_path / "answers.sqlite"
+    # Writes neither prune nor checkpoint: every row is still there, all of it in the WAL.
+    assert len(shared) == 400 and database.stat().st_size < 100_000
+
+    assert shared.maintain(batch=30) == 300  # the 300 longest unwritten, in batches of 30
+    assert len(shared) == 100 and database.stat().st_size > 100 * 5000  # checkpointed into the file
+    assert shared.get("v1", 399, 0) == b"x" * 5000 and shared.get("v1", 5, 0) == b"again"
+    assert shared.get("v1", 300, 0) is None and shared.get("v1", 0, 0) is None
+    assert shared.maintain() == 0
 
     blocker = sqlite3.connect(tmp_path / "answers.sqlite", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
     try:
         shared.put("v1", "late", 0, b"y")  # skipped, not raised and not waited for
-        assert shared.skipped == 1 and shared.get("v1", 399, 0) == b"x"  # reads go on
+        assert shared.skipped == 1 and shared.get("v1", 5, 0) == b"again"  # reads go on
     finally:
         blocker.execute("ROLLBACK")
     shared.put("v1", "late", 0, b"y")

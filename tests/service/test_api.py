@@ -27,9 +27,10 @@ def test_ready_and_version_metric(api, served_engine):
     assert f'shoprec_artifact_info{{version="{version}"}} 1.0' in api.get("/metrics").text
 
 
-def test_a_serving_process_opens_its_engine_and_shortens_the_interpreter_switch(served_engine):
+def test_a_serving_process_opens_its_engine_shortens_the_interpreter_switch_and_keeps_shared_answers(served_engine):
     """Threads loading or following in the background hold the interpreter lock for at most the
-    configured interval while requests wait on the event loop (Python's default: 5 ms)."""
+    configured interval while requests wait on the event loop (Python's default: 5 ms). The answers
+    shared with other workers are trimmed to their size by a housekeeping thread, not by requests."""
     import sys
 
     from fastapi.testclient import TestClient
@@ -37,12 +38,20 @@ def test_a_serving_process_opens_its_engine_and_shortens_the_interpreter_switch(
     from shoprec.service.app import create_app
 
     settings = served_engine[0].model_copy(update={"service": served_engine[0].service.model_copy(
-        update={"switch_interval_ms": 0.7})})
+        update={"switch_interval_ms": 0.7, "shared_answers_size": 3})})
     before = sys.getswitchinterval()
     try:
         with TestClient(create_app(settings, watch_interval_s=0)) as client:  # the lifespan opens the engine
             assert client.get("/readyz").json()["version"] == served_engine[1].version
             assert sys.getswitchinterval() == pytest.approx(0.0007)
+            shared = client.app.state.engine.shared_answers
+            for query in ("shoes", "earbuds", "kitchen", "model", "red", "running"):
+                assert client.get("/v1/search", params={"q": query}, headers=PUBLIC).status_code == 200
+            written = len(shared)
+            deadline = time.monotonic() + 5
+            while len(shared) > 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert written >= 6 and len(shared) == 3
     finally:
         sys.setswitchinterval(before)
 

@@ -31,7 +31,7 @@ from shoprec.data.schemas import Event
 from shoprec.errors import NotBuiltError
 from shoprec.service import models as m
 from shoprec.service.auth import ADMIN, EVENTS, READ, ApiError, KeyRing, limit_by_ip, require
-from shoprec.service.builds import BuildManager, StoreFollower, VersionWatcher
+from shoprec.service.builds import AnswersKeeper, BuildManager, StoreFollower, VersionWatcher
 from shoprec.service.metrics import MetricsMiddleware, ServiceMetrics
 from shoprec.service.ratelimit import TokenBucketLimiter
 from shoprec.settings import Settings, get_settings
@@ -324,9 +324,12 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
         if settings.service.follow_interval_s > 0:
             follower = StoreFollower(lambda: app.state.engine, settings.service.follow_interval_s)
             follower.start()
+        keeper = AnswersKeeper(lambda: app.state.engine, 1.0)
+        keeper.start()
         try:
             yield
         finally:
+            keeper.stop()
             if follower is not None:
                 follower.stop()
             if watcher is not None:

@@ -197,3 +197,18 @@ class StoreFollower(_Every):
                 engine.follow()
         except Exception:
             log.exception("following the store failed; retrying in %.1fs", self.interval_s)
+
+
+class AnswersKeeper(_Every):
+    """Keep the engine's shared answers file within its size and its WAL short (`SharedAnswers.maintain`),
+    off the request path."""
+
+    name = "shoprec-answers-keeper"
+
+    def tick(self) -> None:
+        shared = getattr(self.get_engine(), "shared_answers", None)
+        try:
+            if shared is not None:
+                shared.maintain()
+        except Exception:
+            log.exception("maintaining the shared answers failed; retrying in %.1fs", self.interval_s)
