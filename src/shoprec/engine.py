@@ -196,15 +196,17 @@ class Engine:
     """Search and recommendations over the current artifact version, plus online per-user state."""
 
     def __init__(self, settings: Settings | None = None, store=None, shared_answers: SharedAnswers | None = None,
-                 warm_answers: bool = False):
+                 warm_answers: bool = False, warm_searches: bool = True):
         """shared_answers: answers shared with the other serving processes of this machine (the
         service's workers). warm_answers: compute active shoppers' answers before serving a version
-        (`_warm_answers`; for serving processes, not one-off commands)."""
+        (`_warm_answers`; for serving processes, not one-off commands). warm_searches: search the
+        frequent queries before serving a version (not for the feed keeper, which never searches)."""
         from shoprec.data.store import open_store
 
         self.settings = settings or get_settings()
         self.shared_answers = shared_answers
         self.warm_answers = warm_answers
+        self.warm_searches = warm_searches
         # Shared answers are valid only between processes serving with the same settings.
         self._settings_digest = hashlib.blake2b(
             (self.settings.recommend.model_dump_json() + self.settings.search.model_dump_json()).encode(),
@@ -233,9 +235,9 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, shared_answers: SharedAnswers | None = None,
-             warm_answers: bool = False) -> "Engine":
+             warm_answers: bool = False, warm_searches: bool = True) -> "Engine":
         """Open the store and load the current artifact version (an empty engine if none is built)."""
-        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers)
+        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, warm_searches=warm_searches)
         engine.reload()
         return engine
 
@@ -274,7 +276,8 @@ class Engine:
             last_key = self._replay_changes(served, None)
             # A swap warms beside the requests the previous version is serving: at a share of the CPU.
             pace = Pacer(1.0 if first else self.settings.service.background_share)
-            if served.searcher is not None:  # and warm: the head of the query stream is answered from memory
+            # and warm: the head of the query stream is answered from memory
+            if served.searcher is not None and self.warm_searches:
                 t0 = time.perf_counter()
                 warmed = served.searcher.warm(pace=pace)
                 log.info("searched %d frequent queries in %.1fs (%.1fs of work) before serving %s", warmed,
@@ -335,7 +338,8 @@ class Engine:
             return 0
         return self._follow_events() + self._follow_journal()
 
-    def _follow_events(self) -> int:
+    def _follow_events(self, changed: set[str] | None = None) -> int:
+        """Apply the events stored since the last call; adds to `changed` the shoppers whose answers they change."""
         with self._events_lock:
             rows = self._follower.new_events()
             now = time.time()
@@ -346,6 +350,8 @@ class Engine:
                     self._last_event_seq[pid] = max(self._last_event_seq.get(pid, 0), int(seq))
                     weight = EVENT_WEIGHTS.get(kind, 0)
                     if item and weight > 0:  # what answers read (impressions and searches change nothing)
+                        if changed is not None:
+                            changed.add(pid)
                         self._user_state[pid] = self._user_state.get(pid, 0) ^ _mark(seq)
                         self._recent[pid].append(item)
                         product = products.get(item) or {}
@@ -354,6 +360,25 @@ class Engine:
                         if product.get("brand"):
                             self._counters[pid][f"brand:{product['brand']}"] += weight
             return len(rows)
+
+    def keep_feeds(self, pace: "Pacer") -> int:
+        """Follow the store, then compute the home feed of each shopper whose events changed it into
+        the answers shared with the serving processes (each step through `pace`); returns how many.
+
+        The feed keeper's loop (`shoprec.service.keeper`): a shopper asks for the next page seconds
+        after an event, and finds the feed computed in this process instead of waiting for it in a
+        worker, where every request behind it on the event loop waited too."""
+        if self._follower is None or self.shared_answers is None or self.settings.recommend.exploration_share > 0:
+            return 0
+        changed: set[str] = set()
+        self._follow_events(changed)
+        self._follow_journal()
+        served = self._served
+        if not served.item_ids or not served.results.size:
+            return 0
+        for pid in changed:  # answers already computed by a worker are read back, not computed again
+            pace(lambda pid=pid: self._recommend(served, pid, "home", self.settings.recommend.default_k))
+        return len(changed)
 
     def _journal(self, op: str, ids: list[str]) -> None:
         """Record a change for every serving process, and apply it here at once."""

@@ -116,7 +116,8 @@ class SharedAnswers:
 
     SCHEMA = 1
 
-    def __init__(self, path: Path, size: int = 20_000):
+    def __init__(self, path: Path, size: int = 20_000, wait_ms: int = 2):
+        """wait_ms: longest a write waits for another writer's lock before it is skipped."""
         self.path = Path(path)
         self.size = int(size)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,16 +127,16 @@ class SharedAnswers:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=OFF")  # derived data: nothing to lose in a crash
         self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
-        self._conn.execute("PRAGMA busy_timeout=2")
+        self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see maintain()
         self._lock = threading.Lock()
         self._keeper: sqlite3.Connection | None = None
         self.skipped = 0
 
     @classmethod
-    def beside(cls, artifacts_dir: Path, size: int) -> "SharedAnswers":
+    def beside(cls, artifacts_dir: Path, size: int, wait_ms: int = 2) -> "SharedAnswers":
         """The machine's shared answers for this artifact root (a dot-file, not a version)."""
-        return cls(Path(artifacts_dir) / f".answers-v{cls.SCHEMA}.sqlite", size)
+        return cls(Path(artifacts_dir) / f".answers-v{cls.SCHEMA}.sqlite", size, wait_ms)
 
     @staticmethod
     def _digest(scope: str, key: Hashable) -> bytes:

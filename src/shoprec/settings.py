@@ -83,6 +83,11 @@ class ServiceSettings(BaseModel):
     # How often each serving process applies what other processes stored (events, catalog changes,
     # forgotten users); bounds how stale another worker's answers can be. 0: only its own writes.
     follow_interval_s: float = 0.2
+    # `shoprec serve` runs a feed keeper process beside the workers (`shoprec.service.keeper`): it
+    # computes a shopper's home feed after their events, at idle CPU priority, so the workers read
+    # it instead of computing it on their event loops. Needs shared answers. Costs one more copy
+    # of the served version in memory.
+    feed_keeper: bool = True
 
 
 class Settings(BaseSettings):

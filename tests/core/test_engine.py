@@ -502,3 +502,37 @@ def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(d
         assert engine.recommend(user, "home", k=20).info.get("precomputed")
     finally:
         served.events_seq = built_from
+
+
+def test_the_feed_keeper_computes_a_shoppers_feed_after_their_event_for_the_workers(demo_engine, tmp_path):
+    """`keep_feeds` (the keeper process's loop) follows the store and computes the home feed of each
+    shopper whose events changed it into the shared answers: the worker that took the event then
+    reads the feed instead of computing it, and it is the list the worker would have computed."""
+    from shoprec.engine import Pacer
+    from shoprec.result_cache import SharedAnswers
+
+    shop, engine = demo_engine
+    worker = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    keeper = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    try:
+        user, other = _fresh_precomputed_user(shop, worker), "keeper-bystander"
+        assert keeper.keep_feeds(Pacer(1.0)) == 0  # nothing new stored
+        worker.record_events([
+            Event(event_id="keep-view-1", user_id=user, item_id=shop.products[6].id, type="view", timestamp=_now()),
+            Event(event_id="keep-impression-1", user_id=other, item_id=shop.products[7].id, type="impression",
+                  timestamp=_now()),
+        ])
+        pace = Pacer(1.0)
+        assert keeper.keep_feeds(pace) == 1  # the view changes a feed; an impression changes none
+        assert pace.busy_s > 0 and keeper.computed_answers["recommend"] == 1
+
+        computed_before = worker.computed_answers["recommend"]
+        kept = worker.recommend(user, "home", k=worker.settings.recommend.default_k)
+        assert worker.computed_answers["recommend"] == computed_before  # read, not computed
+        assert worker._served.results.stats()["shared_hits"] == 1
+        assert shop.products[6].id not in kept.ids and not kept.info.get("precomputed")
+        worker._served.results = ResultCache(10)  # what the worker computes itself: the same list
+        assert worker.recommend(user, "home", k=worker.settings.recommend.default_k).ids == kept.ids
+    finally:
+        worker.close()
+        keeper.close()

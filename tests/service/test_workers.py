@@ -50,24 +50,50 @@ def clients_per_worker(server, port: int, log: Path, headers: dict[str, str]) ->
     return clients
 
 
-def test_two_workers_share_the_port_answer_and_stop_together(served_engine, tmp_path):
-    settings, _ = served_engine
+def test_two_workers_and_the_feed_keeper_share_the_work_and_stop_together(served_engine, tmp_path):
+    """Two workers answer on one port; beside them the feed keeper, at idle CPU priority, computes a
+    shopper's home feed after their event into the shared answers before anyone asks for it."""
+    import sqlite3
+
+    import psutil
+
+    from shoprec.engine import _context_key
+    from shoprec.result_cache import SharedAnswers
+
+    settings, engine = served_engine
     server, port, log = start_two_workers(settings, tmp_path)
-    workers: set[int] = set()
+    children: set[int] = set()
     try:
-        clients = clients_per_worker(server, port, log, {})
+        clients = clients_per_worker(server, port, log, {"X-API-Key": "test-public"})
         workers = set(clients)
+        assert server.pid not in workers  # the supervisor only starts and stops them
+        children = {p.pid for p in psutil.Process(server.pid).children() if "resource_tracker" not in " ".join(p.cmdline())}
+        (keeper,) = children - workers
+        assert os.sched_getscheduler(keeper) == os.SCHED_IDLE
+        one = next(iter(clients.values()))
+        hits = one.get("/v1/recommend/home", params={"k": 5})
+        assert hits.status_code == 200 and hits.json()["hits"]
+
+        event = {"event_id": "keeper-view-1", "user_id": "keeper-shopper", "item_id": engine._served.item_ids[2],
+                 "type": "view", "timestamp": time.time()}
+        assert one.post("/v1/events", json=event).json()["accepted"] == 1
+        version = one.get("/readyz").json()["version"]
+        key = ("recommend", "home", engine.pseudonym("keeper-shopper"), None, (), settings.recommend.default_k,
+               _context_key(None))
+        digest = SharedAnswers._digest(f"{version}/{engine._settings_digest}", key)
+        answers = sqlite3.connect(Path(settings.artifacts_dir) / f".answers-v{SharedAnswers.SCHEMA}.sqlite")
+        deadline = time.monotonic() + 20
+        while not answers.execute("SELECT count(*) FROM answers WHERE key = ?", (digest,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the keeper did not compute the shopper's feed: " + log.read_text()[-2000:]
+            time.sleep(0.1)
+        answers.close()
         for client in clients.values():
             client.close()
-        assert server.pid not in workers  # the supervisor only starts and stops them
-        hits = httpx.get(f"http://127.0.0.1:{port}/v1/recommend/home", params={"k": 5},
-                         headers={"X-API-Key": "test-public"}, timeout=10)
-        assert hits.status_code == 200 and hits.json()["hits"]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     assert server.returncode == 0
-    for pid in workers:  # no worker outlives the supervisor
+    for pid in children:  # neither a worker nor the keeper outlives the supervisor
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 

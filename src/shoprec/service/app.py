@@ -159,7 +159,6 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or self.max_bytes <= 0:
             await self.app(scope, receive, send)
             return
-        too_large = _error(413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes; split it into smaller batches")
         length = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -171,7 +170,7 @@ class BodySizeLimitMiddleware:
                 break
         if length is not None:
             if length > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -187,7 +186,7 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -201,6 +200,10 @@ class BodySizeLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _too_large(self, scope, receive, send) -> None:
+        message = f"request body exceeds {self.max_bytes} bytes; split it into smaller batches"
+        await _error(413, "payload_too_large", message)(scope, receive, send)
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -48,14 +48,43 @@ def run(args: argparse.Namespace) -> int:
 
     from shoprec.settings import get_settings
 
+    from shoprec.service import keeper
+
     settings = get_settings()
     host = args.host or settings.service.host
     port = args.port if args.port is not None else settings.service.port
     workers = max(1, args.workers)
+    with_keeper = keeper.wanted(settings)
     if workers > 1 and hasattr(socket, "SO_REUSEPORT") and port:
-        return _run_reuse_port(args, host, port, workers)
-    uvicorn.run(APP, host=host, port=port, workers=workers, **_uvicorn_options(args))
+        return _run_reuse_port(args, host, port, workers, with_keeper)
+    process = _start_keeper() if with_keeper else None
+    try:
+        uvicorn.run(APP, host=host, port=port, workers=workers, **_uvicorn_options(args))
+    finally:
+        if process is not None:
+            _stop([process])
     return 0
+
+
+def _start_keeper():
+    """The feed keeper process (`shoprec.service.keeper`)."""
+    import multiprocessing as mp
+
+    from shoprec.service.keeper import main
+
+    process = mp.get_context("spawn").Process(target=main, name="shoprec-feed-keeper", daemon=False)
+    process.start()
+    return process
+
+
+def _stop(processes: list) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: workers finish in-flight requests, the keeper its feed
+    for process in processes:
+        process.join(15)
+        if process.is_alive():
+            process.kill()
 
 
 def _serve_worker(args: argparse.Namespace, host: str, port: int) -> None:
@@ -78,8 +107,9 @@ def _serve_worker(args: argparse.Namespace, host: str, port: int) -> None:
     uvicorn.Server(uvicorn.Config(APP, host=host, port=port, **_uvicorn_options(args))).run(sockets=[sock])
 
 
-def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int) -> int:
-    """Start `workers` processes on one port; restart any that dies; stop them all on SIGTERM/SIGINT."""
+def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int, with_keeper: bool) -> int:
+    """Start `workers` processes on one port (and the feed keeper); restart any that dies; stop
+    them all on SIGTERM/SIGINT."""
     import multiprocessing as mp
     import signal
     import time
@@ -88,7 +118,7 @@ def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int
     stopping = False
 
     def start() -> mp.Process:
-        process = ctx.Process(target=_serve_worker, args=(args, host, port), daemon=False)
+        process = ctx.Process(target=_serve_worker, args=(args, host, port), name="shoprec-worker", daemon=False)
         process.start()
         return process
 
@@ -98,18 +128,13 @@ def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    processes = [start() for _ in range(workers)]
+    starts = [start] * workers + ([_start_keeper] if with_keeper else [])
+    processes = [begin() for begin in starts]
     while not stopping:
         time.sleep(0.5)
         for i, process in enumerate(processes):
             if not process.is_alive() and not stopping:
-                print(f"worker {process.pid} exited with {process.exitcode}; starting another", flush=True)
-                processes[i] = start()
-    for process in processes:
-        if process.is_alive():
-            process.terminate()  # SIGTERM: uvicorn finishes in-flight requests, then exits
-    for process in processes:
-        process.join(15)
-        if process.is_alive():
-            process.kill()
+                print(f"{process.name} {process.pid} exited with {process.exitcode}; starting another", flush=True)
+                processes[i] = starts[i]()
+    _stop(processes)
     return 0

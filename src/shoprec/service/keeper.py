@@ -1,0 +1,74 @@
+"""The feed keeper: a process beside the serving workers that computes shoppers' home feeds after their events.
+
+A worker answers on one event loop, so a feed computed there (6-8 ms at demo scale) delays every
+request queued behind it, and a thread would not help: the interpreter lock is one per process. The
+keeper follows the store as the workers do; when a shopper's events change their feed, it computes
+it into the answers the workers share (`result_cache.SharedAnswers`), at idle CPU priority, so the
+shopper's next request (seconds later, as a rule) reads it instead of waiting for it. It also loads
+each new artifact version and warms it with what serving leaves of the CPU. A feed the keeper has
+not kept yet is computed by the worker as before: answers come sooner, never different.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import threading
+import time
+
+from shoprec.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+VERSION_CHECK_S = 2.0
+
+
+def wanted(settings: Settings) -> bool:
+    """Whether `shoprec serve` starts a keeper: it needs shared answers and reusable answers."""
+    return (settings.service.feed_keeper and settings.service.shared_answers_size > 0
+            and settings.service.result_cache_size > 0 and settings.recommend.exploration_share <= 0)
+
+
+def keep(settings: Settings | None = None, stop: threading.Event | None = None) -> None:
+    """Run the keeper in this process until `stop` is set (the process entry point of `shoprec serve`)."""
+    from shoprec.engine import Engine, Pacer, limit_compute_threads
+    from shoprec.result_cache import SharedAnswers
+    from shoprec.service.builds import idle_cpu_priority
+
+    settings = settings or get_settings()
+    stop = stop or threading.Event()
+    idle_cpu_priority()
+    limit_compute_threads(settings.service.compute_threads)
+    # Not serving: a new version warms at full speed; the idle priority, not pauses, keeps it off the workers' CPU.
+    settings = settings.model_copy(update={"service": settings.service.model_copy(update={"background_share": 1.0})})
+    shared = SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size, wait_ms=50)
+    engine = Engine.open(settings, shared_answers=shared, warm_answers=True, warm_searches=False)
+    log.info("feed keeper following the store for version %s", engine.version)
+    pace, kept, checked = Pacer(1.0), 0, time.monotonic()
+    try:
+        while not stop.wait(settings.service.follow_interval_s):
+            if time.monotonic() - checked > VERSION_CHECK_S:
+                checked = time.monotonic()
+                if engine.reload():
+                    log.info("feed keeper now keeps version %s", engine.version)
+            try:
+                kept += engine.keep_feeds(pace)
+            except Exception:  # a failure costs the workers some computing, never an answer
+                log.exception("keeping feeds failed; retrying")
+    finally:
+        log.info("feed keeper stopping after %d feeds", kept)
+        engine.close()
+        shared.close()
+
+
+def main() -> None:
+    """Entry point of the keeper process (spawned by `shoprec serve`)."""
+    import signal
+
+    from shoprec.service.cli import log_config
+
+    logging.config.dictConfig(log_config("info", False))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    keep(stop=stop)
