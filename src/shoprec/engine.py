@@ -361,7 +361,7 @@ class Engine:
                             self._counters[pid][f"brand:{product['brand']}"] += weight
             return len(rows)
 
-    def keep_feeds(self, pace: "Pacer") -> int:
+    def keep_feeds(self, pace: Pacer) -> int:
         """Follow the store, then compute the home feed of each shopper whose events changed it into
         the answers shared with the serving processes (each step through `pace`); returns how many.
 

@@ -46,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from shoprec.settings import get_settings
-
     from shoprec.service import keeper
+    from shoprec.settings import get_settings
 
     settings = get_settings()
     host = args.host or settings.service.host
