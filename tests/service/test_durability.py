@@ -17,6 +17,7 @@ import threading
 import time
 
 import httpx
+import psutil
 
 KEY = "durability-key"
 RAW_USER = "raw-shopper-7781"
@@ -103,8 +104,10 @@ def test_acknowledged_events_survive_kill_9_exactly_once(tmp_path):
     deadline = time.monotonic() + 30
     while len(acked) < 300 and time.monotonic() < deadline:
         time.sleep(0.01)
+    children = psutil.Process(server.pid).children()  # the feed keeper
     os.kill(server.pid, signal.SIGKILL)  # mid-stream: requests are in flight
     server.wait()
+    assert children and not psutil.wait_procs(children, timeout=10)[1], "a child outlived the killed server"
     stop.set()
     for t in threads:
         t.join(10)
@@ -133,9 +136,11 @@ def test_acknowledged_events_survive_kill_9_exactly_once(tmp_path):
                 assert r.status_code == 200, r.text
                 accepted += r.json()["accepted"]
                 duplicates += r.json()["duplicates"]
+        children = psutil.Process(server.pid).children()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(15)
+    assert children and not psutil.wait_procs(children, timeout=10)[1], "a child outlived the stopped server"
     with open_store(f"sqlite:///{tmp_path / 'shop.db'}") as store:
         final_ids = store.read_events().column("event_id").to_pylist()
     print(f"resent={len(sent)} accepted_on_resend={accepted} duplicates_on_resend={duplicates} stored_final={len(final_ids)}")

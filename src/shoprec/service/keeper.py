@@ -62,7 +62,9 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
 
 
 def main() -> None:
-    """Entry point of the keeper process (spawned by `shoprec serve`)."""
+    """Entry point of the keeper process (spawned by `shoprec serve`): runs until SIGTERM, or until
+    the process that started it is gone (killed with -9, or ended by a signal uvicorn re-raised)."""
+    import os
     import signal
 
     from shoprec.service.cli import log_config
@@ -71,4 +73,13 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                log.info("the serving process that started the feed keeper is gone; stopping")
+                stop.set()
+
+    threading.Thread(target=watch_parent, name="shoprec-keeper-parent", daemon=True).start()
     keep(stop=stop)
