@@ -377,7 +377,7 @@ class Engine:
         if not served.item_ids or not served.results.size:
             return 0
         for pid in changed:  # answers already computed by a worker are read back, not computed again
-            pace(lambda pid=pid: self._recommend(served, pid, "home", self.settings.recommend.default_k))
+            pace(lambda pid=pid: self._home(served, pid))
         return len(changed)
 
     def _journal(self, op: str, ids: list[str]) -> None:
@@ -455,6 +455,10 @@ class Engine:
         self._retiring = threading.Thread(target=dismantle, name="shoprec-retire-version", daemon=True)
         self._retiring.start()
 
+    def _home(self, served: Served, pid: str) -> RankedList:
+        """The shopper's default home feed, through the answer cache (computed ahead of their request)."""
+        return self._recommend(served, pid, "home", self.settings.recommend.default_k)
+
     def _warm_answers(self, served: Served, pace: Pacer) -> int:
         """Compute the home feed of shoppers whose events the version's build did not read, into its
         answer cache (shared with the other workers), for up to `service.warm_answers_s` of work
@@ -478,7 +482,7 @@ class Engine:
         for pid in order:
             if pace.busy_s - busy_before > budget:
                 break
-            pace(lambda: self._recommend(served, pid, "home", self.settings.recommend.default_k))
+            pace(lambda: self._home(served, pid))
             warmed += 1
         served.warmed_answers += warmed
         if warmed:

@@ -130,7 +130,7 @@ class SharedAnswers:
         self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see maintain()
         self._lock = threading.Lock()
-        self._keeper: sqlite3.Connection | None = None
+        self._maintenance: sqlite3.Connection | None = None
         self.skipped = 0
 
     @classmethod
@@ -166,21 +166,21 @@ class SharedAnswers:
         the interpreter lock while it works), deletes `batch` rows per transaction so another
         writer waits at most one short transaction (and then skips its write), and checkpoints
         passively (readers and writers go on)."""
-        if self._keeper is None:
-            self._keeper = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
-            self._keeper.execute("PRAGMA synchronous=OFF")
-            self._keeper.execute("PRAGMA wal_autocheckpoint=0")
+        if self._maintenance is None:
+            self._maintenance = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
+            self._maintenance.execute("PRAGMA synchronous=OFF")
+            self._maintenance.execute("PRAGMA wal_autocheckpoint=0")
         dropped = 0
         try:
             while True:
                 # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
-                cursor = self._keeper.execute(
+                cursor = self._maintenance.execute(
                     "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers WHERE rowid <= "
                     "(SELECT max(rowid) FROM answers) - ? ORDER BY rowid LIMIT ?)", (self.size, batch))
                 dropped += max(cursor.rowcount, 0)
                 if cursor.rowcount < batch:
                     break
-            self._keeper.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._maintenance.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.OperationalError:  # another process is maintaining it: its turn
             pass
         return dropped
@@ -192,8 +192,8 @@ class SharedAnswers:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-        if self._keeper is not None:
-            self._keeper.close()
+        if self._maintenance is not None:
+            self._maintenance.close()
 
 
 def pack(ranked: RankedList) -> bytes:

@@ -47,11 +47,11 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     pace, kept, checked = Pacer(1.0), 0, time.monotonic()
     try:
         while not stop.wait(settings.service.follow_interval_s):
-            if time.monotonic() - checked > VERSION_CHECK_S:
-                checked = time.monotonic()
-                if engine.reload():
-                    log.info("feed keeper now keeps version %s", engine.version)
             try:
+                if time.monotonic() - checked > VERSION_CHECK_S:
+                    checked = time.monotonic()
+                    if engine.reload():
+                        log.info("feed keeper now keeps version %s", engine.version)
                 kept += engine.keep_feeds(pace)
             except Exception:  # a failure costs the workers some computing, never an answer
                 log.exception("keeping feeds failed; retrying")
