@@ -196,17 +196,21 @@ class Engine:
     """Search and recommendations over the current artifact version, plus online per-user state."""
 
     def __init__(self, settings: Settings | None = None, store=None, shared_answers: SharedAnswers | None = None,
-                 warm_answers: bool = False, warm_searches: bool = True):
+                 warm_answers: bool = False, warm_searches: bool = True, hold_previous: bool = False):
         """shared_answers: answers shared with the other serving processes of this machine (the
         service's workers). warm_answers: compute active shoppers' answers before serving a version
         (`_warm_answers`; for serving processes, not one-off commands). warm_searches: search the
-        frequent queries before serving a version (not for the feed keeper, which never searches)."""
+        frequent queries before serving a version (not for the feed keeper, which never searches).
+        hold_previous: keep the version a swap replaced until `release_previous()` (the feed keeper
+        computes answers for it while the workers still serve it)."""
         from shoprec.data.store import open_store
 
         self.settings = settings or get_settings()
         self.shared_answers = shared_answers
         self.warm_answers = warm_answers
         self.warm_searches = warm_searches
+        self.hold_previous = hold_previous
+        self._previous: Served | None = None
         # Shared answers are valid only between processes serving with the same settings.
         self._settings_digest = hashlib.blake2b(
             (self.settings.recommend.model_dump_json() + self.settings.search.model_dump_json()).encode(),
@@ -235,9 +239,10 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, shared_answers: SharedAnswers | None = None,
-             warm_answers: bool = False, warm_searches: bool = True) -> "Engine":
+             warm_answers: bool = False, warm_searches: bool = True, hold_previous: bool = False) -> "Engine":
         """Open the store and load the current artifact version (an empty engine if none is built)."""
-        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, warm_searches=warm_searches)
+        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, warm_searches=warm_searches,
+                     hold_previous=hold_previous)
         engine.reload()
         return engine
 
@@ -291,6 +296,8 @@ class Engine:
                 # are applied again to this one; applying one twice is harmless).
                 last_key = self._replay_changes(served, last_key) or last_key
                 retired, self._served = self._served, served
+                if self.hold_previous and not first:
+                    retired, self._previous = self._previous, retired
                 starting = self._follower is None
                 if starting:
                     self._follower = self._new_follower(served, last_key)
@@ -306,12 +313,28 @@ class Engine:
                 # seconds): the previous version holds no reference cycles, so it is freed by
                 # reference counting once the requests still using it are done, a little at a time.
                 gc.freeze()
-                self._retire(retired)
+                if retired is not None:
+                    self._retire(retired)
             del retired
+            if self.shared_answers is not None:
+                self.shared_answers.announce(served.version)
         finally:
             if collecting:
                 gc.enable()
         return True
+
+    @property
+    def previous_version(self) -> str | None:
+        """The version a swap replaced, while held (`hold_previous`)."""
+        previous = self._previous
+        return previous.version if previous is not None else None
+
+    def release_previous(self) -> None:
+        """Retire the held previous version (no process serves it any more)."""
+        with self._journal_lock:
+            previous, self._previous = self._previous, None
+        if previous is not None:
+            self._retire(previous)
 
     # -- following the store (events and changes other processes wrote) ------------------------
     def _new_follower(self, served: Served, journal_key: str | None) -> Follower:
@@ -361,9 +384,13 @@ class Engine:
                             self._counters[pid][f"brand:{product['brand']}"] += weight
             return len(rows)
 
-    def keep_feeds(self, pace: Pacer) -> int:
+    def keep_feeds(self, pace: Pacer, versions: set[str] | None = None) -> int:
         """Follow the store, then compute the home feed of each shopper whose events changed it into
         the answers shared with the serving processes (each step through `pace`); returns how many.
+
+        versions: the versions the serving processes serve (`SharedAnswers.served_versions`); feeds
+        are computed for those of them held here (the current one and, with `hold_previous`, the
+        one it replaced), for the current one when none is given.
 
         The feed keeper's loop (`shoprec.service.keeper`): a shopper asks for the next page seconds
         after an event, and finds the feed computed in this process instead of waiting for it in a
@@ -373,12 +400,12 @@ class Engine:
         changed: set[str] = set()
         self._follow_events(changed)
         self._follow_journal()
-        served = self._served
-        if not served.item_ids or not served.results.size:
-            return 0
-        for pid in changed:  # answers already computed by a worker are read back, not computed again
-            pace(lambda pid=pid: self._home(served, pid))
-        return len(changed)
+        held = [s for s in (self._served, self._previous) if s is not None and s.item_ids and s.results.size]
+        targets = [s for s in held if s.version in versions] if versions else held[:1]
+        for served in targets:
+            for pid in changed:  # answers already computed by a worker are read back, not computed again
+                pace(lambda pid=pid, served=served: self._home(served, pid))
+        return len(changed) * len(targets)
 
     def _journal(self, op: str, ids: list[str]) -> None:
         """Record a change for every serving process, and apply it here at once."""
@@ -391,6 +418,8 @@ class Engine:
             entries = self._follower.new_entries()
             for key, entry in entries:
                 self._apply_change(self._served, key, entry, online=True)
+                if self._previous is not None:  # its answers must carry the changes the workers serving it applied
+                    self._apply_change(self._previous, key, entry, online=False)
             return len(entries)
 
     def _replay_changes(self, served: Served, after_key: str | None) -> str | None:

@@ -15,6 +15,8 @@ others.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -25,6 +27,8 @@ from typing import Any, Hashable
 import orjson
 
 from shoprec.types import Hit, RankedList
+
+log = logging.getLogger(__name__)
 
 
 class ResultCache:
@@ -112,7 +116,10 @@ class SharedAnswers:
     Requests only read and insert. Dropping rows beyond `size` and checkpointing the WAL happen in
     `maintain()`, on its own connection, from a housekeeping thread: done inline every 500 writes,
     they held a worker's event loop for 200-350 ms (search answers are ~14 KB, so 500 of them
-    are thousands of pages to free and copy back), the worst stall of a steady load run."""
+    are thousands of pages to free and copy back), the worst stall of a steady load run.
+
+    The file also records which artifact version each serving process serves (`announce`,
+    `served_versions`): the feed keeper computes answers for the versions the workers serve."""
 
     SCHEMA = 1
 
@@ -127,10 +134,12 @@ class SharedAnswers:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=OFF")  # derived data: nothing to lose in a crash
         self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS serving (process INTEGER PRIMARY KEY, version TEXT NOT NULL)")
         self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see maintain()
         self._lock = threading.Lock()
         self._maintenance: sqlite3.Connection | None = None
+        self._maintenance_lock = threading.Lock()
         self.skipped = 0
 
     @classmethod
@@ -166,24 +175,51 @@ class SharedAnswers:
         the interpreter lock while it works), deletes `batch` rows per transaction so another
         writer waits at most one short transaction (and then skips its write), and checkpoints
         passively (readers and writers go on)."""
+        dropped = 0
+        with self._maintenance_lock:
+            conn = self._maintenance_connection()
+            try:
+                while True:
+                    # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
+                    cursor = conn.execute(
+                        "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers WHERE rowid <= "
+                        "(SELECT max(rowid) FROM answers) - ? ORDER BY rowid LIMIT ?)", (self.size, batch))
+                    dropped += max(cursor.rowcount, 0)
+                    if cursor.rowcount < batch:
+                        break
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError:  # another process is maintaining it: its turn
+                pass
+        return dropped
+
+    def _maintenance_connection(self) -> sqlite3.Connection:
         if self._maintenance is None:
             self._maintenance = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)
             self._maintenance.execute("PRAGMA synchronous=OFF")
             self._maintenance.execute("PRAGMA wal_autocheckpoint=0")
-        dropped = 0
-        try:
-            while True:
-                # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
-                cursor = self._maintenance.execute(
-                    "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers WHERE rowid <= "
-                    "(SELECT max(rowid) FROM answers) - ? ORDER BY rowid LIMIT ?)", (self.size, batch))
-                dropped += max(cursor.rowcount, 0)
-                if cursor.rowcount < batch:
-                    break
-            self._maintenance.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.OperationalError:  # another process is maintaining it: its turn
-            pass
-        return dropped
+        return self._maintenance
+
+    def announce(self, version: str | None) -> None:
+        """Record that this process now serves `version` (after loading it; not on the request path)."""
+        with self._maintenance_lock:
+            try:
+                self._maintenance_connection().execute(
+                    "INSERT OR REPLACE INTO serving (process, version) VALUES (?, ?)", (os.getpid(), version or ""))
+            except sqlite3.OperationalError:  # busy for a second: the keeper misses it until the next swap
+                log.warning("could not record the served version %s in %s", version, self.path)
+
+    def served_versions(self) -> set[str]:
+        """The versions the other live processes of this machine announced (records of ended processes are dropped)."""
+        with self._maintenance_lock:
+            conn = self._maintenance_connection()
+            try:
+                rows = conn.execute("SELECT process, version FROM serving").fetchall()
+                ended = [(process,) for process, _ in rows if not _alive(process)]
+                if ended:
+                    conn.executemany("DELETE FROM serving WHERE process = ?", ended)
+            except sqlite3.OperationalError:
+                return set()
+        return {version for process, version in rows if process != os.getpid() and version and _alive(process)}
 
     def __len__(self) -> int:
         with self._lock:
@@ -194,6 +230,16 @@ class SharedAnswers:
             self._conn.close()
         if self._maintenance is not None:
             self._maintenance.close()
+
+
+def _alive(process: int) -> bool:
+    try:
+        os.kill(process, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def pack(ranked: RankedList) -> bytes:

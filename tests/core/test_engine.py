@@ -504,6 +504,60 @@ def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(d
         served.events_seq = built_from
 
 
+def test_the_feed_keeper_keeps_feeds_for_the_version_the_workers_still_serve(demo_engine, tmp_path):
+    """A worker serves the previous version for minutes while it loads and warms a new one. The
+    keeper holds both (`hold_previous`) and computes feeds for the versions the workers announce,
+    so a worker reads them before and after its own swap."""
+    import shutil
+
+    from shoprec.artifacts import ArtifactStore
+    from shoprec.engine import Pacer
+    from shoprec.result_cache import SharedAnswers
+
+    shop, engine = demo_engine
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    shutil.copytree(engine._served.path, artifacts.versions_dir / "v1")
+    artifacts._point_current("v1")
+    settings = engine.settings.model_copy(update={"artifacts_dir": artifacts.root})
+    worker = Engine.open(settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    keeper = Engine.open(settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"), hold_previous=True)
+    try:
+        shutil.copytree(artifacts.versions_dir / "v1", artifacts.versions_dir / "v2")
+        artifacts._point_current("v2")  # a build published v2: the keeper loads it first
+        assert keeper.reload() and (keeper.version, keeper.previous_version) == ("v2", "v1")
+        assert worker.version == "v1"
+
+        def viewed(n: int) -> str:
+            user = _fresh_precomputed_user(shop, worker)
+            worker.record_events([Event(event_id=f"keep-held-{n}", user_id=user, item_id=shop.products[n].id,
+                                        type="view", timestamp=_now())])
+            return user
+
+        def read_not_computed(user: str) -> None:
+            computed_before = worker.computed_answers["recommend"]
+            worker.recommend(user, "home", k=worker.settings.recommend.default_k)
+            assert worker.computed_answers["recommend"] == computed_before
+
+        user = viewed(11)
+        assert keeper.keep_feeds(Pacer(1.0), {"v1"}) == 1  # for v1 alone, the version the worker serves
+        assert keeper.computed_answers["recommend"] == 1
+        read_not_computed(user)
+
+        user = viewed(12)
+        assert keeper.keep_feeds(Pacer(1.0), {"v1", "v2"}) == 2  # one worker swapped, the other not yet
+        assert worker.reload() and worker.version == "v2"
+        read_not_computed(user)
+
+        keeper.release_previous()  # no worker serves v1 any more
+        assert keeper.previous_version is None
+        user = viewed(13)
+        assert keeper.keep_feeds(Pacer(1.0), {"v1", "v2"}) == 1 and keeper.keep_feeds(Pacer(1.0), {"v0"}) == 0
+        read_not_computed(user)
+    finally:
+        worker.close()
+        keeper.close()
+
+
 def test_the_feed_keeper_computes_a_shoppers_feed_after_their_event_for_the_workers(demo_engine, tmp_path):
     """`keep_feeds` (the keeper process's loop) follows the store and computes the home feed of each
     shopper whose events changed it into the shared answers: the worker that took the event then

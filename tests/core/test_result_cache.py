@@ -82,3 +82,33 @@ def test_shared_answers_keep_the_newest_rows_and_never_wait_for_a_lock(tmp_path)
         blocker.execute("ROLLBACK")
     shared.put("v1", "late", 0, b"y")
     assert shared.get("v1", "late", 0) == b"y"
+
+
+def test_shared_answers_tell_which_versions_the_other_live_processes_serve(tmp_path):
+    """`announce` records this process's version; `served_versions` lists the other live
+    processes' versions (the feed keeper reads it) and drops the records of ended ones."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from shoprec.result_cache import SharedAnswers
+
+    shared = SharedAnswers(tmp_path / "answers.sqlite")
+    shared.announce("v1")
+    assert shared.served_versions() == set()  # this process's own record is not another's
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    try:
+        database = sqlite3.connect(tmp_path / "answers.sqlite", isolation_level=None)
+        database.executemany("INSERT INTO serving (process, version) VALUES (?, ?)",
+                             [(worker.pid, "v2"), (gone.pid, "v0")])
+        assert shared.served_versions() == {"v2"}
+        assert {row[0] for row in database.execute("SELECT process FROM serving")} == {os.getpid(), worker.pid}
+        shared.announce("v2")  # a swap replaces the process's record
+        assert database.execute("SELECT version FROM serving WHERE process = ?", (os.getpid(),)).fetchone() == ("v2",)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert shared.served_versions() == set()

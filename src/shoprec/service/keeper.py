@@ -5,8 +5,10 @@ request queued behind it, and a thread would not help: the interpreter lock is o
 keeper follows the store as the workers do; when a shopper's events change their feed, it computes
 it into the answers the workers share (`result_cache.SharedAnswers`), at idle CPU priority, so the
 shopper's next request (seconds later, as a rule) reads it instead of waiting for it. It also loads
-each new artifact version and warms it with what serving leaves of the CPU. A feed the keeper has
-not kept yet is computed by the worker as before: answers come sooner, never different.
+each new artifact version and warms it with what serving leaves of the CPU, and keeps feeds for the
+versions the workers announce they serve (`SharedAnswers.served_versions`): a worker goes on serving
+the previous version for minutes while it loads and warms the new one. A feed the keeper has not
+kept yet is computed by the worker as before: answers come sooner, never different.
 """
 
 from __future__ import annotations
@@ -42,21 +44,34 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     # Not serving: a new version warms at full speed; the idle priority, not pauses, keeps it off the workers' CPU.
     settings = settings.model_copy(update={"service": settings.service.model_copy(update={"background_share": 1.0})})
     shared = SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size, wait_ms=50)
-    engine = Engine.open(settings, shared_answers=shared, warm_answers=True, warm_searches=False)
+    engine = Engine.open(settings, shared_answers=shared, warm_answers=True, warm_searches=False, hold_previous=True)
     log.info("feed keeper following the store for version %s", engine.version)
-    pace, kept, checked = Pacer(1.0), 0, time.monotonic()
+
+    def load_new_versions() -> None:
+        # Its own thread: the feeds of the version the workers serve are kept while the next one loads.
+        while not stop.wait(VERSION_CHECK_S):
+            try:
+                if engine.reload():
+                    log.info("feed keeper loaded version %s", engine.version)
+            except Exception:  # as the workers' watcher: go on with the version held
+                log.exception("loading a new version failed; retrying")
+
+    loader = threading.Thread(target=load_new_versions, name="shoprec-keeper-versions", daemon=True)
+    loader.start()
+    pace, kept = Pacer(1.0), 0
     try:
         while not stop.wait(settings.service.follow_interval_s):
             try:
-                if time.monotonic() - checked > VERSION_CHECK_S:
-                    checked = time.monotonic()
-                    if engine.reload():
-                        log.info("feed keeper now keeps version %s", engine.version)
-                kept += engine.keep_feeds(pace)
+                versions = shared.served_versions()
+                if engine.previous_version is not None and engine.previous_version not in versions:
+                    log.info("no worker serves version %s any more; keeping %s", engine.previous_version, engine.version)
+                    engine.release_previous()
+                kept += engine.keep_feeds(pace, versions)
             except Exception:  # a failure costs the workers some computing, never an answer
                 log.exception("keeping feeds failed; retrying")
     finally:
         log.info("feed keeper stopping after %d feeds", kept)
+        loader.join(timeout=VERSION_CHECK_S + 60)
         engine.close()
         shared.close()
 
