@@ -94,22 +94,19 @@ class Served:
         return cls(version=None, path=None)
 
     @classmethod
-    def load(cls, path: Path, ef_search: int = 256) -> "Served":
-        """A built version, ready to serve; `ef_search` is the HNSW search breadth where graphs exist."""
-        from shoprec.artifacts import parquet_rows
-        from shoprec.build import load_sequences
+    def load(cls, path: Path, ef_search: int = 256, pace: Callable[[Callable[[], Any]], Any] | None = None) -> "Served":
+        """A built version, ready to serve; `ef_search` is the HNSW search breadth where graphs exist.
+
+        pace: runs each part of the loading (a `Pacer` at a share of the CPU when the version is
+        loaded beside requests: at full speed, two workers loading at once held the CPU for ~2 s
+        and requests queued behind them for 20 s, p99 over 100 ms)."""
         from shoprec.recommend.base import Recommender
 
+        run = pace or (lambda step: step())
         served = cls(version=path.name, path=path)
         manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").exists() else {}
         served.events_seq, served.data_as_of = manifest.get("events_seq"), manifest.get("data_as_of")
-        served.products = {row["id"]: _product_dict(row) for row in parquet_rows(path / "catalog.parquet")}
-        served.item_ids = list(np.load(path / "interactions" / "item_ids.npy"))
-        served.item_ids = [str(x) for x in served.item_ids]
-        served.item_index = {item: i for i, item in enumerate(served.item_ids)}
-        served.user_index = {str(u): i for i, u in enumerate(np.load(path / "interactions" / "user_ids.npy"))}
-        served.sequences = load_sequences(path / "interactions" / "sequences.npz")
-        served._index_catalog()
+        run(lambda: served._load_interactions(path))
 
         rec = path / "recommend"
         vectors_file = rec / "item_vectors.npy"
@@ -124,17 +121,17 @@ class Served:
         }
         graphs = rec / "ann"
         if served.item_vectors is not None:
-            profile_index = ItemIndex.load(graphs / "content_profile.faiss", served.item_vectors, ef_search)
+            profile_index = run(lambda: ItemIndex.load(graphs / "content_profile.faiss", served.item_vectors, ef_search))
             served.item_vectors = profile_index.vectors  # one array: catalog upserts append to both
             gens["content_profile"] = VectorProfileGenerator(profile_index)
         models_dir = path / "models"
         for model_dir in sorted(models_dir.iterdir()) if models_dir.exists() else []:
-            model, name = Recommender.load(model_dir), model_dir.name
+            model, name = run(lambda: Recommender.load(model_dir)), model_dir.name
             scoring = unit = None
             if (graphs / f"model-{name}.faiss").exists():
-                scoring = ItemIndex.load(graphs / f"model-{name}.faiss", model.scoring_table(), ef_search)
+                scoring = run(lambda: ItemIndex.load(graphs / f"model-{name}.faiss", model.scoring_table(), ef_search))
             if (graphs / f"unit-{name}.faiss").exists():
-                unit = ItemIndex.load(graphs / f"unit-{name}.faiss", unit_rows(model.item_vectors()), ef_search)
+                unit = run(lambda: ItemIndex.load(graphs / f"unit-{name}.faiss", unit_rows(model.item_vectors()), ef_search))
             gens[f"model:{name}"] = ModelGenerator(f"model:{name}", model, scoring)
             gens[f"seeds:{name}"] = NeighbourGenerator(f"seeds:{name}", model, "seeds", index=unit)
             gens[f"recent:{name}"] = NeighbourGenerator(f"recent:{name}", model, "recent", index=unit)
@@ -143,16 +140,28 @@ class Served:
         if (path / "search").exists():
             from shoprec.search.searcher import Searcher
 
-            served.searcher = Searcher.load(path / "search")
+            served.searcher = run(lambda: Searcher.load(path / "search"))
         if (path / "personalisation").exists():
             from shoprec.ranking.serve import Personalisation
 
-            served.personalisation = Personalisation.load(path / "personalisation", served)
+            served.personalisation = run(lambda: Personalisation.load(path / "personalisation", served))
             served.generators.update(served.personalisation.generators())
         for file in sorted(rec.glob("precomputed_*.npz")):
-            feeds = PrecomputedFeeds.load(file)
+            feeds = run(lambda: PrecomputedFeeds.load(file))
             served.precomputed[feeds.scenario] = feeds
         return served
+
+    def _load_interactions(self, path: Path) -> None:
+        """The catalog and the id maps and sequences the build's models were trained on."""
+        from shoprec.artifacts import parquet_rows
+        from shoprec.build import load_sequences
+
+        self.products = {row["id"]: _product_dict(row) for row in parquet_rows(path / "catalog.parquet")}
+        self.item_ids = [str(x) for x in np.load(path / "interactions" / "item_ids.npy")]
+        self.item_index = {item: i for i, item in enumerate(self.item_ids)}
+        self.user_index = {str(u): i for i, u in enumerate(np.load(path / "interactions" / "user_ids.npy"))}
+        self.sequences = load_sequences(path / "interactions" / "sequences.npz")
+        self._index_catalog()
 
     def _index_catalog(self) -> None:
         n = len(self.item_ids)
@@ -196,11 +205,10 @@ class Engine:
     """Search and recommendations over the current artifact version, plus online per-user state."""
 
     def __init__(self, settings: Settings | None = None, store=None, shared_answers: SharedAnswers | None = None,
-                 warm_answers: bool = False, warm_searches: bool = True, hold_previous: bool = False):
+                 warm_answers: bool = False, hold_previous: bool = False):
         """shared_answers: answers shared with the other serving processes of this machine (the
         service's workers). warm_answers: compute active shoppers' answers before serving a version
-        (`_warm_answers`; for serving processes, not one-off commands). warm_searches: search the
-        frequent queries before serving a version (not for the feed keeper, which never searches).
+        (`_warm_answers`; for serving processes, not one-off commands).
         hold_previous: keep the version a swap replaced until `release_previous()` (the feed keeper
         computes answers for it while the workers still serve it)."""
         from shoprec.data.store import open_store
@@ -208,7 +216,6 @@ class Engine:
         self.settings = settings or get_settings()
         self.shared_answers = shared_answers
         self.warm_answers = warm_answers
-        self.warm_searches = warm_searches
         self.hold_previous = hold_previous
         self._previous: Served | None = None
         # Shared answers are valid only between processes serving with the same settings.
@@ -239,10 +246,9 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, shared_answers: SharedAnswers | None = None,
-             warm_answers: bool = False, warm_searches: bool = True, hold_previous: bool = False) -> "Engine":
+             warm_answers: bool = False, hold_previous: bool = False) -> "Engine":
         """Open the store and load the current artifact version (an empty engine if none is built)."""
-        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, warm_searches=warm_searches,
-                     hold_previous=hold_previous)
+        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, hold_previous=hold_previous)
         engine.reload()
         return engine
 
@@ -272,17 +278,20 @@ class Engine:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            served = Served.load(path, self.settings.recommend.ann_ef_search)  # loaded fully before the swap: requests never see a half version
+            # A swap loads and warms beside the requests the previous version is serving: at a share of the CPU.
+            pace = Pacer(1.0 if first else self.settings.service.background_share)
+            # Loaded fully before the swap: requests never see a half version.
+            served = Served.load(path, self.settings.recommend.ann_ef_search, pace)
             served.results = ResultCache(self.settings.service.result_cache_size, self.shared_answers,
                                          scope=f"{path.name}/{self._settings_digest}")
+            if served.searcher is not None and served.results.size:
+                served.searcher.share_candidates(self.shared_answers, served.results.scope)
             self._apply_rules(served)
             # Catalog changes and forgotten users written since this version's build read the
             # store, before warming (so warmed answers include them)...
             last_key = self._replay_changes(served, None)
-            # A swap warms beside the requests the previous version is serving: at a share of the CPU.
-            pace = Pacer(1.0 if first else self.settings.service.background_share)
             # and warm: the head of the query stream is answered from memory
-            if served.searcher is not None and self.warm_searches:
+            if served.searcher is not None:
                 t0 = time.perf_counter()
                 warmed = served.searcher.warm(pace=pace)
                 log.info("searched %d frequent queries in %.1fs (%.1fs of work) before serving %s", warmed,
@@ -457,6 +466,8 @@ class Engine:
         # After the change is in place: an answer computed meanwhile is stamped with the old digest.
         served.applied_changes.add(key)
         served.changes_digest ^= _mark(key)
+        if served.searcher is not None:
+            served.searcher.changes_stamp = served.changes_digest
 
     def _retire(self, old: Served) -> None:
         """Free a replaced version piecemeal in a background thread, after `retire_grace_s` (the

@@ -176,6 +176,45 @@ def test_reused_candidates_answer_like_a_fresh_retrieval(built):
             assert reused.facets == again.facets
     assert searcher._retrieved.stats()["hits"] >= 6
 
+def test_searchers_share_retrieved_candidates_and_answer_as_if_they_had_retrieved_them(built, tmp_path):
+    """Two serving processes' searchers on one shared answers file: what one retrieved, the other
+    reads (no lexical or semantic search of its own) and answers exactly as a searcher sharing
+    nothing, for any shopper; another version (scope) or another set of catalog changes (stamp)
+    retrieves anew."""
+    from shoprec.result_cache import SharedAnswers
+
+    _, root, settings = built
+    shared = SharedAnswers(tmp_path / "answers.sqlite")
+    first, second, alone = (Searcher.load(root / "search", settings=settings) for _ in range(3))
+    first.share_candidates(shared, "v1")
+    second.share_candidates(shared, "v1")
+    queries = ("stainless steel", "wireless earbuds", "无线耳机")
+    for query in queries:
+        first.search(query, k=5)
+    retrieved: list[str] = []
+    real_retrieve = second.retrieve
+    second.retrieve = lambda query, *args, **kwargs: retrieved.append(query) or real_retrieve(query, *args, **kwargs)
+    for query in queries:
+        for profile in (None, {"categories": {"Bottles": 5.0}}, {"categories": {"Kettles": 2.0, "Cookware": 1.0}}):
+            read, own = second.search(query, user_profile=profile, k=5), alone.search(query, user_profile=profile, k=5)
+            assert read.ids == own.ids, (query, profile)
+            assert [h.score for h in read.hits] == pytest.approx([h.score for h in own.hits])
+            assert [(h.reason, h.highlights, h.sources) for h in read.hits] == \
+                [(h.reason, h.highlights, h.sources) for h in own.hits]
+            assert read.facets == own.facets and read.total == own.total
+    assert retrieved == [] and second._retrieved.stats()["entries"] == len(queries)
+
+    for scope, stamp in (("v2", 0), ("v1", 7)):  # a new version; catalog changes not applied in `first`
+        other = Searcher.load(root / "search", settings=settings)
+        other.share_candidates(shared, scope)
+        other.changes_stamp = stamp
+        real = other.retrieve
+        calls: list[str] = []
+        other.retrieve = lambda query, *args, real=real, calls=calls, **kwargs: calls.append(query) or real(query, *args, **kwargs)
+        other.search("wireless earbuds", k=5)
+        assert calls == ["wireless earbuds"], (scope, stamp)
+
+
 def test_shopper_affinity_over_a_cached_candidate_set_is_the_per_id_affinity(built):
     searcher, _, _ = built
     candidates = searcher.retrieve("stainless steel bottle", None, None)
