@@ -397,9 +397,10 @@ class Engine:
         """Follow the store, then compute the home feed of each shopper whose events changed it into
         the answers shared with the serving processes (each step through `pace`); returns how many.
 
-        versions: the versions the serving processes serve (`SharedAnswers.served_versions`); feeds
-        are computed for those of them held here (the current one and, with `hold_previous`, the
-        one it replaced), for the current one when none is given.
+        versions: the versions the serving processes serve (`SharedAnswers.served_versions`). Feeds
+        are computed for the current version (the one the workers serve or are about to: computed
+        before they swap, their events would leave most of them stale at the swap) and for the one
+        it replaced (held with `hold_previous`) while a worker serves it.
 
         The feed keeper's loop (`shoprec.service.keeper`): a shopper asks for the next page seconds
         after an event, and finds the feed computed in this process instead of waiting for it in a
@@ -409,8 +410,9 @@ class Engine:
         changed: set[str] = set()
         self._follow_events(changed)
         self._follow_journal()
-        held = [s for s in (self._served, self._previous) if s is not None and s.item_ids and s.results.size]
-        targets = [s for s in held if s.version in versions] if versions else held[:1]
+        previous = self._previous
+        targets = [self._served] + ([previous] if previous is not None and previous.version in (versions or ()) else [])
+        targets = [served for served in targets if served.item_ids and served.results.size]
         for served in targets:
             for pid in changed:  # answers already computed by a worker are read back, not computed again
                 pace(lambda pid=pid, served=served: self._home(served, pid))
