@@ -205,10 +205,12 @@ class Engine:
     """Search and recommendations over the current artifact version, plus online per-user state."""
 
     def __init__(self, settings: Settings | None = None, store=None, shared_answers: SharedAnswers | None = None,
-                 warm_answers: bool = False, hold_previous: bool = False):
+                 warm_answers: bool = False, warm_searches_at_start: bool = True, hold_previous: bool = False):
         """shared_answers: answers shared with the other serving processes of this machine (the
         service's workers). warm_answers: compute active shoppers' answers before serving a version
-        (`_warm_answers`; for serving processes, not one-off commands).
+        (`_warm_answers`; for serving processes, not one-off commands). warm_searches_at_start:
+        search the frequent queries before serving the first version too, not only at a swap (the
+        feed keeper skips it: the workers search them before they serve, and meanwhile it keeps feeds).
         hold_previous: keep the version a swap replaced until `release_previous()` (the feed keeper
         computes answers for it while the workers still serve it)."""
         from shoprec.data.store import open_store
@@ -216,6 +218,7 @@ class Engine:
         self.settings = settings or get_settings()
         self.shared_answers = shared_answers
         self.warm_answers = warm_answers
+        self.warm_searches_at_start = warm_searches_at_start
         self.hold_previous = hold_previous
         self._previous: Served | None = None
         # Shared answers are valid only between processes serving with the same settings.
@@ -246,9 +249,10 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings | None = None, shared_answers: SharedAnswers | None = None,
-             warm_answers: bool = False, hold_previous: bool = False) -> "Engine":
+             warm_answers: bool = False, warm_searches_at_start: bool = True, hold_previous: bool = False) -> "Engine":
         """Open the store and load the current artifact version (an empty engine if none is built)."""
-        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers, hold_previous=hold_previous)
+        engine = cls(settings, shared_answers=shared_answers, warm_answers=warm_answers,
+                     warm_searches_at_start=warm_searches_at_start, hold_previous=hold_previous)
         engine.reload()
         return engine
 
@@ -291,7 +295,7 @@ class Engine:
             # store, before warming (so warmed answers include them)...
             last_key = self._replay_changes(served, None)
             # and warm: the head of the query stream is answered from memory
-            if served.searcher is not None:
+            if served.searcher is not None and (self.warm_searches_at_start or not first):
                 t0 = time.perf_counter()
                 warmed = served.searcher.warm(pace=pace)
                 log.info("searched %d frequent queries in %.1fs (%.1fs of work) before serving %s", warmed,

@@ -214,12 +214,11 @@ class SharedAnswers:
             conn = self._maintenance_connection()
             try:
                 rows = conn.execute("SELECT process, version FROM serving").fetchall()
-                ended = [(process,) for process, _ in rows if not _alive(process)]
-                if ended:
-                    conn.executemany("DELETE FROM serving WHERE process = ?", ended)
+                live = {process for process, _ in rows if _alive(process)}
+                conn.executemany("DELETE FROM serving WHERE process = ?", [(p,) for p, _ in rows if p not in live])
             except sqlite3.OperationalError:
                 return set()
-        return {version for process, version in rows if process != os.getpid() and version and _alive(process)}
+        return {version for process, version in rows if process in live and process != os.getpid() and version}
 
     def __len__(self) -> int:
         with self._lock:

@@ -517,15 +517,17 @@ def test_precomputed_lists_come_back_once_a_build_has_read_the_shoppers_events(d
         served.events_seq = built_from
 
 
-def test_the_feed_keeper_keeps_feeds_for_the_version_the_workers_still_serve(demo_engine, tmp_path):
+def test_the_feed_keeper_keeps_feeds_for_the_version_the_workers_still_serve(demo_engine, tmp_path, monkeypatch):
     """A worker serves the previous version for minutes while it loads and warms a new one. The
     keeper holds both (`hold_previous`) and computes feeds for the versions the workers announce,
-    so a worker reads them before and after its own swap."""
+    so a worker reads them before and after its own swap; it retrieves the new version's frequent
+    queries first, and the worker warms them from what it retrieved."""
     import shutil
 
     from shoprec.artifacts import ArtifactStore
     from shoprec.engine import Pacer
     from shoprec.result_cache import SharedAnswers
+    from shoprec.search.searcher import Searcher
 
     shop, engine = demo_engine
     artifacts = ArtifactStore(tmp_path / "artifacts")
@@ -533,12 +535,16 @@ def test_the_feed_keeper_keeps_feeds_for_the_version_the_workers_still_serve(dem
     artifacts._point_current("v1")
     settings = engine.settings.model_copy(update={"artifacts_dir": artifacts.root})
     worker = Engine.open(settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
-    keeper = Engine.open(settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"), hold_previous=True)
+    keeper = Engine.open(settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"),
+                         warm_searches_at_start=False, hold_previous=True)
     try:
+        assert len(keeper._served.searcher._retrieved) == 0  # at start the workers search the frequent queries
         shutil.copytree(artifacts.versions_dir / "v1", artifacts.versions_dir / "v2")
         artifacts._point_current("v2")  # a build published v2: the keeper loads it first
         assert keeper.reload() and (keeper.version, keeper.previous_version) == ("v2", "v1")
         assert worker.version == "v1"
+        frequent = len(keeper._served.searcher.frequent_queries)
+        assert frequent > 0 and len(keeper._served.searcher._retrieved) == frequent
 
         def viewed(n: int) -> str:
             user = _fresh_precomputed_user(shop, worker)
@@ -555,7 +561,12 @@ def test_the_feed_keeper_keeps_feeds_for_the_version_the_workers_still_serve(dem
         # For v1, which the worker serves, and for v2, which it is about to serve.
         assert keeper.keep_feeds(Pacer(1.0), {"v1"}) == 2 and keeper.computed_answers["recommend"] == 2
         read_not_computed(user)
+        retrieved: list[str] = []
+        real_retrieve = Searcher.retrieve
+        monkeypatch.setattr(Searcher, "retrieve", lambda self, query, *args, **kwargs:
+                            retrieved.append(query) or real_retrieve(self, query, *args, **kwargs))
         assert worker.reload() and worker.version == "v2"
+        assert retrieved == [] and len(worker._served.searcher._retrieved) == frequent  # read, not retrieved
         read_not_computed(user)  # the feed is ready at the swap, although the event came before it
 
         user = viewed(12)

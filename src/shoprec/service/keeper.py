@@ -4,13 +4,14 @@ A worker answers on one event loop, so a feed computed there (6-8 ms at demo sca
 request queued behind it, and a thread would not help: the interpreter lock is one per process. The
 keeper follows the store as the workers do; when a shopper's events change their feed, it computes
 it into the answers the workers share (`result_cache.SharedAnswers`), at idle CPU priority, so the
-shopper's next request (seconds later, as a rule) reads it instead of waiting for it. It also loads
-each new artifact version and warms it with what serving leaves of the CPU (active shoppers' feeds
-and the frequent queries' candidate sets, which the workers then read instead of computing them
-while they load the version), and keeps feeds for the
-versions the workers announce they serve (`SharedAnswers.served_versions`): a worker goes on serving
-the previous version for minutes while it loads and warms the new one. A feed the keeper has not
-kept yet is computed by the worker as before: answers come sooner, never different.
+shopper's next request (seconds later, as a rule) reads it instead of waiting for it.
+
+It also loads each new artifact version and warms it with what serving leaves of the CPU (active
+shoppers' feeds and the frequent queries' candidate sets, which the workers then read instead of
+computing them while they load the version; at start it skips the queries, which the workers
+search before they serve). Until no worker serves the previous version (they
+announce theirs: `SharedAnswers.served_versions`), it keeps feeds for both. A feed the keeper has
+not kept yet is computed by the worker as before: answers come sooner, never different.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     # Not serving: a new version warms at full speed; the idle priority, not pauses, keeps it off the workers' CPU.
     settings = settings.model_copy(update={"service": settings.service.model_copy(update={"background_share": 1.0})})
     shared = SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size, wait_ms=50)
-    engine = Engine.open(settings, shared_answers=shared, warm_answers=True, hold_previous=True)
+    engine = Engine.open(settings, shared_answers=shared, warm_answers=True, warm_searches_at_start=False,
+                         hold_previous=True)
     log.info("feed keeper following the store for version %s", engine.version)
 
     def load_new_versions() -> None:
@@ -73,7 +75,7 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
                 log.exception("keeping feeds failed; retrying")
     finally:
         log.info("feed keeper stopping after %d feeds", kept)
-        loader.join(timeout=VERSION_CHECK_S + 60)
+        loader.join(timeout=5)  # a version half loaded is dropped with the process
         engine.close()
         shared.close()
 
