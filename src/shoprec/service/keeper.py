@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import logging.config
 import threading
-import time
 
 from shoprec.settings import Settings, get_settings
 
