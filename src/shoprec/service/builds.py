@@ -157,7 +157,7 @@ class VersionWatcher(_Every):
 
     name = "shoprec-version-watcher"
 
-    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics, interval_s: float = 2.0):
+    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics=None, interval_s: float = 2.0):
         super().__init__(get_engine, interval_s)
         self.link = Path(artifacts_dir) / "current"
         self.metrics = metrics
@@ -177,7 +177,8 @@ class VersionWatcher(_Every):
         engine = self.get_engine()
         try:
             if engine is not None and engine.reload():
-                self.metrics.reloads.inc()
+                if self.metrics is not None:
+                    self.metrics.reloads.inc()
                 log.info("swapped to artifact version %s", getattr(engine, "version", None))
         except Exception:
             log.exception("reload after %s changed failed; still serving the previous version", self.link)

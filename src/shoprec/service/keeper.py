@@ -9,9 +9,9 @@ shopper's next request (seconds later, as a rule) reads it instead of waiting fo
 It also loads each new artifact version and warms it with what serving leaves of the CPU (active
 shoppers' feeds and the frequent queries' candidate sets, which the workers then read instead of
 computing them while they load the version; at start it skips the queries, which the workers
-search before they serve). Until no worker serves the previous version (they
-announce theirs: `SharedAnswers.served_versions`), it keeps feeds for both. A feed the keeper has
-not kept yet is computed by the worker as before: answers come sooner, never different.
+search before they serve). Until no worker serves the previous version (they announce theirs:
+`SharedAnswers.served_versions`), it keeps feeds for both. A feed the keeper has not kept yet is
+computed by the worker as before: answers come sooner, never different.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     """Run the keeper in this process until `stop` is set (the process entry point of `shoprec serve`)."""
     from shoprec.engine import Engine, Pacer, limit_compute_threads
     from shoprec.result_cache import SharedAnswers
-    from shoprec.service.builds import idle_cpu_priority
+    from shoprec.service.builds import VersionWatcher, idle_cpu_priority
 
     settings = settings or get_settings()
     stop = stop or threading.Event()
@@ -46,21 +46,13 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     # Not serving: a new version warms at full speed; the idle priority, not pauses, keeps it off the workers' CPU.
     settings = settings.model_copy(update={"service": settings.service.model_copy(update={"background_share": 1.0})})
     shared = SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size, wait_ms=50)
+    # New versions load in the workers' own watcher, in its thread: the feeds of the version they
+    # serve are kept meanwhile. Made first, so a version published while this one loads is noticed.
+    watcher = VersionWatcher(settings.artifacts_dir, lambda: engine, interval_s=VERSION_CHECK_S)
     engine = Engine.open(settings, shared_answers=shared, warm_answers=True, warm_searches_at_start=False,
                          hold_previous=True)
     log.info("feed keeper following the store for version %s", engine.version)
-
-    def load_new_versions() -> None:
-        # Its own thread: the feeds of the version the workers serve are kept while the next one loads.
-        while not stop.wait(VERSION_CHECK_S):
-            try:
-                if engine.reload():
-                    log.info("feed keeper loaded version %s", engine.version)
-            except Exception:  # as the workers' watcher: go on with the version held
-                log.exception("loading a new version failed; retrying")
-
-    loader = threading.Thread(target=load_new_versions, name="shoprec-keeper-versions", daemon=True)
-    loader.start()
+    watcher.start()
     pace, kept = Pacer(1.0), 0
     try:
         while not stop.wait(settings.service.follow_interval_s):
@@ -74,7 +66,7 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
                 log.exception("keeping feeds failed; retrying")
     finally:
         log.info("feed keeper stopping after %d feeds", kept)
-        loader.join(timeout=5)  # a version half loaded is dropped with the process
+        watcher.stop()  # a version half loaded is dropped with the process
         engine.close()
         shared.close()
 
