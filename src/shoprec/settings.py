@@ -83,6 +83,10 @@ class ServiceSettings(BaseModel):
     # How often each serving process applies what other processes stored (events, catalog changes,
     # forgotten users); bounds how stale another worker's answers can be. 0: only its own writes.
     follow_interval_s: float = 0.2
+    # `shoprec ingest catalog` journals the products it inserted or changed for running serving
+    # processes (each indexes and embeds them, ~as one API upsert batch) when there are at most
+    # this many; a larger import is served from the next build. 0: never journal an import.
+    live_catalog_max_products: int = Field(1000, ge=0)
     # `shoprec serve` runs a feed keeper process beside the workers (`shoprec.service.keeper`): it
     # computes a shopper's home feed after their events, at idle CPU priority, so the workers read
     # it instead of computing it on their event loops. Needs shared answers. Costs one more copy

@@ -360,6 +360,36 @@ def test_every_serving_process_follows_what_the_others_stored(demo_engine):
         b.close()
 
 
+def test_command_line_imports_and_forgets_reach_running_serving_processes(demo_engine, tmp_path):
+    """`shoprec ingest catalog` and `shoprec forget-user` write to the store beside a running service:
+    the products they change become searchable and the shopper they forget leaves the served version
+    at the service's next `follow()`, as after the API's upsert and delete."""
+    import json
+
+    from shoprec.data.ingest import ingest_file
+    from shoprec.data.privacy import forget_user
+    from shoprec.data.store import open_store
+
+    shop, engine = demo_engine
+    base = shop.products[33]
+    title = base.title + " Ultra"
+    row = {"id": "cli-new-1", "title": title, "description": base.description, "category": base.category,
+           "brand": base.brand, "price": base.price}
+    (tmp_path / "catalog.jsonl").write_text(json.dumps(row) + "\n")
+    assert ingest_file(tmp_path / "catalog.jsonl", "catalog", settings=engine.settings).journaled == 1
+    assert "cli-new-1" not in engine.search(title, k=10).ids
+    engine.follow()
+    assert "cli-new-1" in engine.search(title, k=10).ids
+
+    user = _fresh_precomputed_user(shop, engine)
+    pid = engine.pseudonym(user)
+    assert pid in engine._served.user_index
+    with open_store(engine.settings.store_url) as store:
+        forget_user(store, user, engine.settings.pseudonym_key)
+    engine.follow()
+    assert pid not in engine._served.user_index and pid not in engine._served.precomputed["home"].rows
+
+
 def test_serving_processes_share_answers_computed_in_the_same_state(demo_engine, tmp_path):
     """Workers following one store reach the same state, so an answer one computed serves the others
     (`SharedAnswers`); after the shopper's next event neither serves the old one."""

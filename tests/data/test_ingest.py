@@ -224,6 +224,39 @@ def test_s3rec_and_homedepot_formats(tmp_path):
     assert ts == sorted(ts) and len(set(ts)) == 6
 
 
+def test_a_catalog_ingest_journals_what_it_changed_for_running_services(tmp_path, store_url):
+    """Products inserted or changed by an import reach serving processes through the change journal
+    (`shoprec.changes`), as after an API upsert; unchanged ones do not, nor an import larger than
+    `service.live_catalog_max_products` (left to the next build, and the summary says so)."""
+    from shoprec import changes
+
+    rows = [{"id": f"j{i}", "title": f"Lamp {i}", "category": "Home > Lamps", "price": 10.0 + i} for i in range(3)]
+    source = write_jsonl(tmp_path / "catalog.jsonl", rows)
+    settings = settings_for(store_url)
+
+    def entries() -> list[dict]:
+        with open_store(store_url) as store:
+            return [entry for _, entry in changes.since(store, None)]
+
+    first = ingest_file(source, "catalog", settings=settings)
+    assert (first.journaled, first.left_to_build) == (3, 0)
+    assert [(e["op"], e["ids"]) for e in entries()] == [("upsert", ["j0", "j1", "j2"])]
+    assert "running services serve the 3 changed products" in first.summary_line()
+    assert ingest_file(source, "catalog", settings=settings).journaled == 0 and len(entries()) == 1
+
+    rows[1]["price"] = 99.0
+    rows.append({"id": "j3", "title": "Lamp 3", "category": "Home > Lamps"})
+    third = ingest_file(write_jsonl(source, rows), "catalog", settings=settings)
+    assert (third.inserted, third.updated, third.journaled) == (1, 1, 2)
+    assert [(e["op"], sorted(e["ids"])) for e in entries()][1:] == [("upsert", ["j1", "j3"])]
+
+    settings.service.live_catalog_max_products = 1
+    rows[0]["price"] = rows[2]["price"] = 1.0
+    big = ingest_file(write_jsonl(source, rows), "catalog", settings=settings)
+    assert (big.updated, big.journaled, big.left_to_build) == (2, 0, 2) and len(entries()) == 2
+    assert "after the next build" in big.summary_line() and json.loads(json.dumps(big.to_dict()))["left_to_build"] == 2
+
+
 def test_cli_ingest_prints_summary_and_json(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SHOPREC_PSEUDONYM_KEY", KEY)
     from shoprec.settings import get_settings

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from unittest.mock import ANY
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shoprec import cli
+from shoprec import changes, cli
 from shoprec.data.privacy import forget_user, pseudonymize
 from shoprec.data.schemas import Event, User
 from shoprec.data.store import open_store
@@ -42,6 +43,8 @@ def test_forget_user_function_and_cli(tmp_path, capsys, monkeypatch):
         result = forget_user(store, "alice", key)
         assert result == {"user": alice, "rows_removed": 5, "events": 3, "users": 1, "records": 0 + 1}
         assert store.counts() == {"products": 0, "users": 1, "events": 1}
+        # running serving processes forget her too (`Engine.follow`), and so do versions loaded later
+        assert [entry for _, entry in changes.since(store, None)] == [{"op": "forget", "ids": [alice], "at": ANY}]
 
     monkeypatch.setenv("SHOPREC_PSEUDONYM_KEY", key)
     from shoprec.settings import get_settings
@@ -56,3 +59,4 @@ def test_forget_user_function_and_cli(tmp_path, capsys, monkeypatch):
         get_settings.cache_clear()
     with open_store(url) as store:
         assert store.counts() == {"products": 0, "users": 0, "events": 0}
+        assert [entry["ids"] for _, entry in changes.since(store, None)] == [[alice], [bob]]

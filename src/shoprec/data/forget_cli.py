@@ -1,8 +1,8 @@
 """`shoprec forget-user ID`: delete one shopper's events, user row and records from the store.
 
 The raw id is pseudonymised with settings.pseudonym_key first (the store only holds pseudonyms).
-Served artifacts built before the deletion still hold the user's history until the next build;
-a running service forgets them at once through its admin endpoint (`DELETE /v1/admin/users/{id}`).
+Running serving processes forget them within a second too (through the change journal, as after
+`DELETE /v1/admin/users/{id}`), and so does every version they load later.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_SHOWN_ERRORS = 20
 _KNOWN_USERS_CAP = 500_000  # pseudonyms remembered to skip redundant user inserts; cleared when full
 _VALUE_ERROR_PREFIX = "Value error, "
+_JOURNAL_CHUNK = 1000  # product ids per change journal entry (the API's largest upsert batch)
 
 __all__ = ["FORMATS", "IngestError", "IngestReport", "ingest_file", "ingest_rows", "content_event_id"]
 
@@ -56,6 +57,10 @@ class IngestReport:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process's CPU time: the figure that does not depend on other load
     rejects_path: str | None = None
+    # Catalog: products journaled for running services (`shoprec.changes`), and those changed but
+    # left to the next build (more than `service.live_catalog_max_products`).
+    journaled: int = 0
+    left_to_build: int = 0
 
     @property
     def rows_per_s(self) -> float:
@@ -77,8 +82,13 @@ class IngestReport:
         parts.append(f"rejected {self.rejected:,}")
         if self.kind == "catalog":
             parts += [f"missing price {self.missing_price:,}", f"missing category {self.missing_category:,}"]
-        return (f"{self.kind} {self.path}: " + ", ".join(parts)
-                + f" in {self.seconds:.1f}s ({self.rows_per_s:,.0f} rows/s)")
+        line = f"{self.kind} {self.path}: " + ", ".join(parts) + f" in {self.seconds:.1f}s ({self.rows_per_s:,.0f} rows/s)"
+        if self.journaled:
+            line += f"; running services serve the {self.journaled:,} changed products within a second"
+        if self.left_to_build:
+            line += (f"; {self.left_to_build:,} changed products are more than service.live_catalog_max_products:"
+                     " running services serve them after the next build (shoprec build, or POST /v1/admin/build)")
+        return line
 
 
 class _Rejects:
@@ -196,10 +206,13 @@ def ingest_file(
                mininterval=0.5, dynamic_ncols=True)
     rejects = _Rejects(str(path), rejects_file, err, max_shown, bar)
     started, cpu_started = time.perf_counter(), time.process_time()
+    changed: list[str] = []
     try:
         ingest_rows(rows, kind, store, report, rejects, key=settings.pseudonym_key, batch_size=batch_size,
-                    on_batch=bar.update, pseudonymize_ids=pseudonymize_ids)
+                    on_batch=bar.update, pseudonymize_ids=pseudonymize_ids, changed_ids=changed)
     finally:
+        if changed:  # also after a failure: what was written must reach the services (a rerun finds it unchanged)
+            _journal_catalog(store, changed, settings.service.live_catalog_max_products, report)
         report.seconds = time.perf_counter() - started
         report.cpu_seconds = time.process_time() - cpu_started
         bar.close()
@@ -209,6 +222,20 @@ def ingest_file(
     report.rejected = rejects.count
     report.rejects_path = str(rejects_file) if rejects.count else None
     return report
+
+
+def _journal_catalog(store: Any, changed: list[str], limit: int, report: IngestReport) -> None:
+    """Tell running serving processes which products changed (they index them as after an API upsert),
+    in entries of at most one API batch; more than `limit` products are left to the next build."""
+    from shoprec import changes
+
+    changed = list(dict.fromkeys(changed))
+    if len(changed) > limit:
+        report.left_to_build = len(changed)
+        return
+    for start in range(0, len(changed), _JOURNAL_CHUNK):
+        changes.record(store, "upsert", changed[start:start + _JOURNAL_CHUNK])
+    report.journaled = len(changed)
 
 
 def ingest_rows(
@@ -221,8 +248,10 @@ def ingest_rows(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Any = None,
     pseudonymize_ids: bool = True,
+    changed_ids: list[str] | None = None,
 ) -> IngestReport:
-    """Validate (line, raw row) pairs and write them in batches; counts go into `report`.
+    """Validate (line, raw row) pairs and write them in batches; counts go into `report`, and the ids
+    of the products inserted or changed into `changed_ids`.
 
     `rejects.add(line, field, reason, raw, errors)` receives every bad row; `on_batch(n)` is told how
     many more rows were read after each store write (the progress bar).
@@ -232,7 +261,7 @@ def ingest_rows(
     if kind == "events":
         writer = _EventWriter(store, report, key, pseudonymize_ids)
     elif kind == "catalog":
-        writer = _CatalogWriter(store, report)
+        writer = _CatalogWriter(store, report, changed_ids if changed_ids is not None else [])
     else:
         writer = _UserWriter(store, report, key, pseudonymize_ids)
     prepare, add_reject = writer.prepare, rejects.add
@@ -305,8 +334,8 @@ class _Pipeline:
 
 
 class _CatalogWriter:
-    def __init__(self, store: Any, report: IngestReport):
-        self.store, self.report = store, report
+    def __init__(self, store: Any, report: IngestReport, changed_ids: list[str]):
+        self.store, self.report, self.changed_ids = store, report, changed_ids
 
     def prepare(self, raw: dict[str, Any]) -> Product:
         product = Product.model_validate(raw)
@@ -321,6 +350,7 @@ class _CatalogWriter:
         self.report.inserted += result.inserted
         self.report.updated += result.updated
         self.report.unchanged += result.unchanged
+        self.changed_ids += result.changed_ids
 
 
 class _UserWriter:

@@ -35,8 +35,11 @@ def forget_user(store: Any, raw_user_id: str, key: str) -> dict[str, Any]:
     """Delete everything the store keeps about one shopper, given their raw id.
 
     Returns {"user": pseudonym, "rows_removed": n, "events": n, "users": n, "records": n}
-    (the per-table figures when the backend reports them).
+    (the per-table figures when the backend reports them). A change journal entry tells running
+    serving processes to forget the shopper too (`shoprec.changes`).
     """
+    from shoprec import changes
+
     pseudonym = pseudonymize(str(raw_user_id), key)
     detail = getattr(store, "forget_user_detail", None)
     if callable(detail):
@@ -45,4 +48,5 @@ def forget_user(store: Any, raw_user_id: str, key: str) -> dict[str, Any]:
     else:
         total = int(store.forget_user(pseudonym))
         removed = {}
+    changes.record(store, "forget", [pseudonym])
     return {"user": pseudonym, "rows_removed": total, **removed}

@@ -177,6 +177,7 @@ def plan_product_upsert(
             if old[_PRICE] != row[_PRICE]:
                 history.append((pid, changed_at, row[_PRICE]))
         current[pid] = row
+    result.changed_ids = [*inserts, *updates]  # disjoint: a row inserted in this batch stays an insert
     return list(inserts.values()), list(updates.values()), history, result
 
 
