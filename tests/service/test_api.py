@@ -211,6 +211,62 @@ def test_background_builds_run_on_idle_cpu_time_only():
         assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the server itself is untouched
 
 
+def test_one_build_at_a_time_across_serving_processes_with_shared_statuses(tmp_path):
+    """With `--workers N` a build request reaches any worker: one build runs per artifact root,
+    every worker lists it, and a build whose process ended (kill -9) is reported failed, not running."""
+    import json
+    import subprocess
+    import sys
+    import threading
+    from datetime import datetime, timezone
+
+    from shoprec.service.builds import BuildManager
+    from shoprec.service.metrics import ServiceMetrics
+    from shoprec.settings import Settings
+
+    settings = Settings(artifacts_dir=tmp_path / "artifacts")
+    a, b = (BuildManager(settings, lambda: None, ServiceMetrics(lambda: None), mode="thread") for _ in range(2))
+    release = threading.Event()
+    a._build_thread = lambda: "v1" if release.wait(30) else None  # the build's own steps are tested elsewhere
+    first, started = a.start()
+    assert started and first["state"] == "running"
+    running, started = b.start()
+    assert not started and running["id"] == first["id"]  # the other worker does not start a second one
+    assert [s["state"] for s in b.list()] == ["running"]
+    release.set()
+    a.wait(30)
+    assert [(s["id"], s["state"], s["version"]) for s in b.list()] == [(first["id"], "succeeded", "v1")]
+
+    def boom():
+        raise RuntimeError("boom")
+
+    b._build_thread = boom
+    second, started = b.start()
+    assert started
+    b.wait(30)
+    assert [(s["state"], s.get("error")) for s in a.list()] == [("failed", "boom"), ("succeeded", None)]
+
+    # A worker killed mid-build: its status said running and its lock went with it.
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"),
+        str(settings.artifacts_dir / ".builds" / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        now = datetime.now(timezone.utc)
+        dead = {"id": "killed", "state": "running", "started_at": now.isoformat(), "file": f"{now:%Y%m%dT%H%M%S%f}-1.json"}
+        (settings.artifacts_dir / ".builds" / dead["file"]).write_text(json.dumps(dead))
+        assert a.start() == ({k: v for k, v in dead.items() if k != "file"}, False)
+        assert a.list()[0]["state"] == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (a.list()[0]["id"], a.list()[0]["state"]) == ("killed", "failed") and "interrupted" in b.list()[0]["error"]
+    a._build_thread = lambda: "v3"
+    assert a.start()[1]
+    a.wait(30)
+    assert [s["state"] for s in b.list()] == ["succeeded", "failed", "failed", "succeeded"]
+
+
 def test_typos_come_back_with_did_you_mean(api):
     body = api.get("/v1/search", params={"q": "ceramic cofee mug", "k": 3}, headers=PUBLIC).json()
     assert body["did_you_mean"] == "ceramic coffee mug"

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +35,8 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 class BuildManager:
-    """At most one rebuild at a time; keeps the last few statuses for `GET /v1/admin/builds`."""
+    """At most one rebuild at a time per artifact root, whichever serving process is asked (a lock
+    file), with the statuses shared by all of them (`<artifacts_dir>/.builds/`) for `GET /v1/admin/builds`."""
 
     def __init__(self, settings: Settings, get_engine: Callable[[], Any], metrics, mode: str = "process",
                  models: list[str] | None = None, history: int = 20, idle_priority: bool = True):
@@ -48,31 +48,90 @@ class BuildManager:
         self.mode = mode
         self.models = models
         self.idle_priority = idle_priority
-        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self.history = history
+        self._dir = Path(settings.artifacts_dir) / ".builds"
         self._lock = threading.Lock()
-        self._running: dict[str, Any] | None = None
+        self._held: Any = None  # the lock file, open and locked while this process builds
         self._thread: threading.Thread | None = None
 
     def start(self) -> tuple[dict[str, Any], bool]:
-        """Start a rebuild; returns (status, started). When one is already running, returns it unstarted."""
+        """Start a rebuild; returns (status, started). When one is already running (in this process or
+        another serving the same artifacts), returns its status unstarted."""
         with self._lock:
-            if self._running is not None:
-                return dict(self._running), False
-            status = {"id": uuid.uuid4().hex[:12], "state": "running", "started_at": datetime.now(timezone.utc)}
-            self._running = status
-            self._history.append(status)
+            while not self._take_lock():
+                running = next((s for s in self.list() if s["state"] == "running"), None)
+                if running is not None:
+                    return running, False
+                time.sleep(0.01)  # the holder is between taking the lock and writing its status, or has just finished
+            now = datetime.now(timezone.utc)
+            status = {"id": uuid.uuid4().hex[:12], "state": "running", "started_at": now.isoformat(),
+                      "file": f"{now:%Y%m%dT%H%M%S%f}-{os.getpid()}.json"}
+            self._write(status)
             self.metrics.build_in_progress.set(1)
         self._thread = threading.Thread(target=self._run, args=(status,), name=f"shoprec-build-{status['id']}", daemon=True)
         self._thread.start()
-        return dict(status), True
+        return self._public(status), True
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def list(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(s) for s in reversed(self._history)]
+        """The last `history` builds of any serving process, newest first. A build whose process ended
+        before it finished is reported failed."""
+        files = sorted(self._dir.glob("*.json"), reverse=True) if self._dir.exists() else []
+        for stale in files[max(self.history, 100):]:
+            stale.unlink(missing_ok=True)
+        out = []
+        for path in files[:self.history]:
+            status = self._read(path)
+            if status is None:
+                continue
+            if status["state"] == "running" and self._held is None and self._take_lock():
+                try:  # nobody holds the lock: read again, its holder writes the end before letting go
+                    status = self._read(path)
+                    if status is not None and status["state"] == "running":
+                        status.update(state="failed", error="interrupted: the serving process running it ended first")
+                        self._write(status)
+                finally:
+                    self._release_lock()
+            if status is not None:
+                out.append(self._public(status))
+        return out
+
+    def _take_lock(self) -> bool:
+        import fcntl
+
+        self._dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self._dir / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._held = handle
+        return True
+
+    def _release_lock(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()  # closing the file lets go of the lock (so does the process ending)
+
+    def _write(self, status: dict[str, Any]) -> None:
+        path = self._dir / status["file"]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status))
+        os.replace(tmp, path)  # readers see the old status or the new one, never half of one
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # removed meanwhile, or not a status
+            return None
+
+    @staticmethod
+    def _public(status: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in status.items() if k != "file"}
 
     def _run(self, status: dict[str, Any]) -> None:
         t0 = time.perf_counter()
@@ -87,10 +146,11 @@ class BuildManager:
             log.exception("build %s failed", status["id"])
             status.update(state="failed", error=str(exc)[-2000:])
         finally:
-            status.update(finished_at=datetime.now(timezone.utc), seconds=round(time.perf_counter() - t0, 3))
+            status.update(finished_at=datetime.now(timezone.utc).isoformat(), seconds=round(time.perf_counter() - t0, 3))
             self.metrics.builds.labels(status["state"]).inc()
             with self._lock:
-                self._running = None
+                self._write(status)
+                self._release_lock()
                 self.metrics.build_in_progress.set(0)
 
     def _build_thread(self) -> str:
