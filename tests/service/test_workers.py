@@ -99,9 +99,13 @@ def test_two_workers_and_the_feed_keeper_share_the_work_and_stop_together(served
 
 
 def test_what_one_worker_is_told_reaches_the_other_within_a_second(served_engine, tmp_path):
-    """An event, a catalog upsert and a forgotten user sent to one worker change the other's answers."""
+    """An event, a catalog upsert and a forgotten user sent to one worker change the other's answers.
+    A kill -9 of the supervisor then ends the workers and the keeper (none goes on serving the port)."""
+    import psutil
+
     settings, engine = served_engine
     server, port, log = start_two_workers(settings, tmp_path)
+    children: list = []
     try:
         clients = clients_per_worker(server, port, log, {"X-API-Key": "test-admin"})
         one, other = clients.values()
@@ -129,6 +133,9 @@ def test_what_one_worker_is_told_reaches_the_other_within_a_second(served_engine
         reaches_other(lambda c: c.get("/v1/users/workers-shopper/profile").json()["session_items"] == [])
         for client in clients.values():
             client.close()
+        children = psutil.Process(server.pid).children()
+        assert len(children) >= 3  # two workers and the keeper (and multiprocessing's resource tracker)
     finally:
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGKILL)
         server.wait(60)
+    assert not psutil.wait_procs(children, timeout=30)[1], "a worker or the keeper outlived the killed supervisor"

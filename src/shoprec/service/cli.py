@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 APP = "shoprec.service.app:create_app"
 
@@ -68,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
 def _start_keeper():
     """The feed keeper process (`shoprec.service.keeper`)."""
     import multiprocessing as mp
+    import os
 
     from shoprec.service.keeper import main
 
-    process = mp.get_context("spawn").Process(target=main, name="shoprec-feed-keeper", daemon=False)
+    process = mp.get_context("spawn").Process(target=main, args=(os.getpid(),), name="shoprec-feed-keeper", daemon=False)
     process.start()
     return process
 
@@ -86,15 +89,34 @@ def _stop(processes: list) -> None:
             process.kill()
 
 
-def _serve_worker(args: argparse.Namespace, host: str, port: int) -> None:
+def end_with_parent(signum: int, parent: int) -> bool:
+    """Linux: have the kernel send `signum` to this process when the one that started it (`parent`)
+    ends, even by kill -9. Returns False when the parent is gone already."""
+    import ctypes
+    import os
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            logging.getLogger(__name__).warning("could not ask the kernel to end this process with its parent")
+    return os.getppid() == parent
+
+
+def _serve_worker(args: argparse.Namespace, host: str, port: int, parent: int) -> None:
     """One worker process listening on its own SO_REUSEPORT socket.
 
     uvicorn's own workers share one listening socket, and whichever is idle first accepts a burst
     of keep-alive connections and keeps them: under load one worker did all the work. With a
-    socket each, the kernel spreads new connections across the workers by hash."""
+    socket each, the kernel spreads new connections across the workers by hash. Ends (as on SIGTERM)
+    when the supervisor does, even by kill -9: else it would go on serving, unsupervised, on the port."""
+    import signal
     import socket
 
     import uvicorn
+
+    if not end_with_parent(signal.SIGTERM, parent):
+        return
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -110,6 +132,7 @@ def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int
     """Start `workers` processes on one port (and the feed keeper); restart any that dies; stop
     them all on SIGTERM/SIGINT."""
     import multiprocessing as mp
+    import os
     import signal
     import time
 
@@ -117,7 +140,7 @@ def _run_reuse_port(args: argparse.Namespace, host: str, port: int, workers: int
     stopping = False
 
     def start() -> mp.Process:
-        process = ctx.Process(target=_serve_worker, args=(args, host, port), name="shoprec-worker", daemon=False)
+        process = ctx.Process(target=_serve_worker, args=(args, host, port, os.getpid()), name="shoprec-worker", daemon=False)
         process.start()
         return process
 

@@ -71,21 +71,23 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
         shared.close()
 
 
-def main() -> None:
-    """Entry point of the keeper process (spawned by `shoprec serve`): runs until SIGTERM, or until
-    the process that started it is gone (killed with -9, or ended by a signal uvicorn re-raised)."""
+def main(parent: int) -> None:
+    """Entry point of the keeper process (spawned by `shoprec serve`, process `parent`): runs until
+    SIGTERM, or until the process that started it is gone (killed with -9, or ended by a signal
+    uvicorn re-raised)."""
     import os
     import signal
 
-    from shoprec.service.cli import log_config
+    from shoprec.service.cli import end_with_parent, log_config
 
     logging.config.dictConfig(log_config("info", False))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    parent = os.getppid()
-    _killed_with_parent()
-    if os.getppid() != parent:  # gone before the kernel was told
+    # At idle CPU priority on a busy machine the keeper may get no CPU for seconds, and would not notice
+    # a kill -9 of its parent in time itself (holding a whole served version in memory meanwhile). Its
+    # writes are SQLite transactions: a kill loses none that committed.
+    if not end_with_parent(signal.SIGKILL, parent):
         return
 
     def watch_parent() -> None:  # where the kernel cannot be told (not Linux)
@@ -96,20 +98,3 @@ def main() -> None:
 
     threading.Thread(target=watch_parent, name="shoprec-keeper-parent", daemon=True).start()
     keep(stop=stop)
-
-
-def _killed_with_parent() -> None:
-    """Linux: have the kernel kill this process when the one that started it ends. At idle CPU
-    priority on a busy machine the keeper may get no CPU for seconds, so it would not notice by
-    itself in time (its memory, a whole served version, held meanwhile). Its writes are SQLite
-    transactions: a kill loses none that committed."""
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        log.warning("could not ask the kernel to end the feed keeper with its parent; it watches the parent instead")
