@@ -210,6 +210,10 @@ class SharedAnswers:
 
     def served_versions(self) -> set[str]:
         """The versions the other live processes of this machine announced (records of ended processes are dropped)."""
+        return {version for process, version in self.serving_processes().items() if process != os.getpid() and version}
+
+    def serving_processes(self) -> dict[int, str]:
+        """Process id -> announced version, of the live processes of this machine (this one included)."""
         with self._maintenance_lock:
             conn = self._maintenance_connection()
             try:
@@ -217,8 +221,8 @@ class SharedAnswers:
                 live = {process for process, _ in rows if _alive(process)}
                 conn.executemany("DELETE FROM serving WHERE process = ?", [(p,) for p, _ in rows if p not in live])
             except sqlite3.OperationalError:
-                return set()
-        return {version for process, version in rows if process in live and process != os.getpid() and version}
+                return {}
+        return {process: version for process, version in rows if process in live}
 
     def __len__(self) -> int:
         with self._lock:

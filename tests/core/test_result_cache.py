@@ -105,6 +105,7 @@ def test_shared_answers_tell_which_versions_the_other_live_processes_serve(tmp_p
         database.executemany("INSERT INTO serving (process, version) VALUES (?, ?)",
                              [(worker.pid, "v2"), (gone.pid, "v0")])
         assert shared.served_versions() == {"v2"}
+        assert shared.serving_processes() == {os.getpid(): "v1", worker.pid: "v2"}  # readiness counts these
         assert {row[0] for row in database.execute("SELECT process FROM serving")} == {os.getpid(), worker.pid}
         shared.announce("v2")  # a swap replaces the process's record
         assert database.execute("SELECT version FROM serving WHERE process = ?", (os.getpid(),)).fetchone() == ("v2",)

@@ -87,6 +87,11 @@ def test_two_workers_and_the_feed_keeper_share_the_work_and_stop_together(served
             assert time.monotonic() < deadline, "the keeper did not compute the shopper's feed: " + log.read_text()[-2000:]
             time.sleep(0.1)
         answers.close()
+        # Once the keeper has loaded and warmed the version, readiness counts it with the workers.
+        deadline = time.monotonic() + 60
+        while one.get("/readyz").json()["serving_processes"] < 3:
+            assert time.monotonic() < deadline, "the keeper never served the version: " + log.read_text()[-2000:]
+            time.sleep(0.2)
         for client in clients.values():
             client.close()
     finally:

@@ -392,12 +392,16 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", response_model=m.Ready, tags=["operations"], dependencies=[Depends(limit_by_ip)],
              responses={503: {"model": m.Ready}})
-    async def readyz(request: Request):
+    def readyz(request: Request):  # in a thread: reading the processes may wait for the answers file's housekeeping
         """Readiness: an artifact version is loaded and served."""
         engine = request.app.state.engine
         version = getattr(engine, "version", None) if engine is not None else None
         if version:
-            return {"ready": True, "version": version, "worker": os.getpid()}
+            ready = {"ready": True, "version": version, "worker": os.getpid()}
+            shared = getattr(engine, "shared_answers", None)
+            if shared is not None:
+                ready["serving_processes"] = sum(v == version for v in shared.serving_processes().values())
+            return ready
         detail = "engine not loaded" if engine is None else "no artifact version built yet"
         return JSONResponse({"ready": False, "version": None, "detail": detail}, status_code=503)
 
