@@ -23,7 +23,9 @@ def api(served_engine):
 
 def test_ready_and_version_metric(api, served_engine):
     version = served_engine[1].version
-    assert api.get("/readyz").json() == {"ready": True, "version": version, "detail": "", "worker": os.getpid()}
+    # serving_processes: null where the engine shares no answers file with other processes
+    assert api.get("/readyz").json() == {"ready": True, "version": version, "detail": "", "worker": os.getpid(),
+                                         "serving_processes": None}
     assert f'shoprec_artifact_info{{version="{version}"}} 1.0' in api.get("/metrics").text
 
 

@@ -194,4 +194,4 @@ class Ready(BaseModel):
     worker: int | None = Field(None, description="the answering server process (several run with --workers)")
     serving_processes: int | None = Field(
         None, description="processes of this machine serving the same version (the workers and the feed keeper, "
-                          "once each has loaded and warmed it); absent without shared answers")
+                          "once each has loaded and warmed it); null without shared answers")
