@@ -215,7 +215,8 @@ def start_server(settings: Settings, port: int, workers: int, log_path: Path) ->
             if response.status_code == 200:
                 answer = response.json()
                 ready.add(answer.get("worker"))
-                if len(ready) >= workers and answer.get("serving_processes", processes) >= processes:
+                serving = answer.get("serving_processes")  # null: no shared answers, so no keeper to wait for
+                if len(ready) >= workers and (serving is None or serving >= processes):
                     return proc
                 time.sleep(0.05 if len(ready) < workers else 0.25)
                 continue  # another fresh connection, maybe to another worker
