@@ -135,6 +135,7 @@ class SharedAnswers:
         self._conn.execute("PRAGMA synchronous=OFF")  # derived data: nothing to lose in a crash
         self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
         self._conn.execute("CREATE TABLE IF NOT EXISTS serving (process INTEGER PRIMARY KEY, version TEXT NOT NULL)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS keepers (process INTEGER PRIMARY KEY)")
         self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see maintain()
         self._lock = threading.Lock()
@@ -201,12 +202,34 @@ class SharedAnswers:
 
     def announce(self, version: str | None) -> None:
         """Record that this process now serves `version` (after loading it; not on the request path)."""
+        self._record("INSERT OR REPLACE INTO serving (process, version) VALUES (?, ?)", (os.getpid(), version or ""))
+
+    def announce_keeper(self) -> None:
+        """Record that this process is the machine's feed keeper: the workers let it load and warm
+        each new version first (`keeper_serves`)."""
+        self._record("INSERT OR REPLACE INTO keepers (process) VALUES (?)", (os.getpid(),))
+
+    def keeper_serves(self, version: str) -> bool | None:
+        """Whether a live feed keeper of this machine serves `version`; None when no keeper is alive."""
         with self._maintenance_lock:
             try:
-                self._maintenance_connection().execute(
-                    "INSERT OR REPLACE INTO serving (process, version) VALUES (?, ?)", (os.getpid(), version or ""))
-            except sqlite3.OperationalError:  # busy for a second: the keeper misses it until the next swap
-                log.warning("could not record the served version %s in %s", version, self.path)
+                keepers = [p for (p,) in self._maintenance_connection().execute("SELECT process FROM keepers") if _alive(p)]
+            except sqlite3.OperationalError:
+                return None
+        if not keepers:
+            return None
+        return any(self.serving_processes().get(p) == version for p in keepers)
+
+    def _record(self, sql: str, args: tuple) -> None:
+        with self._maintenance_lock:
+            for attempt in range(5):  # each waits up to a second for the other processes' writes
+                try:
+                    self._maintenance_connection().execute(sql, args)
+                    return
+                except sqlite3.OperationalError:
+                    pass
+            # the keeper then keeps the previous version's feeds a while longer; the workers wait for it longer
+            log.warning("could not record %r for this process in %s", args, self.path)
 
     def served_versions(self) -> set[str]:
         """The versions the other live processes of this machine announced (records of ended processes are dropped)."""

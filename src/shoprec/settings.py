@@ -92,6 +92,9 @@ class ServiceSettings(BaseModel):
     # it instead of computing it on their event loops. Needs shared answers. Costs one more copy
     # of the served version in memory.
     feed_keeper: bool = True
+    # A worker waits this long at most for the feed keeper to load and warm a new version before it
+    # loads the version itself (then it computes what the keeper would have shared).
+    keeper_first_max_s: float = Field(900.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -644,3 +644,44 @@ def test_the_feed_keeper_computes_a_shoppers_feed_after_their_event_for_the_work
     finally:
         worker.close()
         keeper.close()
+
+
+def test_the_processes_of_a_machine_swap_versions_one_at_a_time(demo_engine, tmp_path):
+    """A swap holds two versions until the previous one is freed, so the processes serving one
+    artifact root take turns (`<artifacts>/.loading.lock`): a reload waits while another process
+    has the turn, and keeps it until its previous version is dismantled."""
+    import fcntl
+    import shutil
+    import subprocess
+    import sys
+
+    from shoprec.artifacts import ArtifactStore
+
+    _, engine = demo_engine
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    shutil.copytree(engine._served.path, artifacts.versions_dir / "v1")
+    artifacts._point_current("v1")
+    settings = engine.settings.model_copy(update={"artifacts_dir": artifacts.root})
+    worker = Engine.open(settings)
+    lock = artifacts.root / ".loading.lock"
+    script = ("import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+              "print('turn', flush=True); time.sleep(float(sys.argv[2]))")
+    other = subprocess.Popen([sys.executable, "-c", script, str(lock), "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "turn"  # another process is loading
+        shutil.copytree(artifacts.versions_dir / "v1", artifacts.versions_dir / "v2")
+        artifacts._point_current("v2")
+        worker.retire_grace_s = 1.0
+        assert worker.reload() and worker.version == "v2"
+        assert other.poll() is not None  # it loaded only after the other process's turn ended
+        probe = open(lock, "a+")
+        with pytest.raises(BlockingIOError):  # still its turn: v1 is being dismantled
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        worker._retiring.join(30)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # v1 is freed: the next process may load
+        probe.close()
+        assert worker.search("shoes", k=5).ids
+    finally:
+        other.kill()
+        other.wait()
+        worker.close()

@@ -113,3 +113,33 @@ def test_shared_answers_tell_which_versions_the_other_live_processes_serve(tmp_p
         worker.kill()
         worker.wait()
     assert shared.served_versions() == set()
+
+
+def test_workers_can_tell_whether_the_feed_keeper_serves_a_version_yet(tmp_path):
+    """The keeper records itself (`announce_keeper`); workers wait for `keeper_serves(version)`
+    before they load a new version: None when no keeper is alive, so they never wait for one."""
+    import subprocess
+    import sys
+
+    from shoprec.result_cache import SharedAnswers
+
+    shared = SharedAnswers(tmp_path / "answers.sqlite")
+    shared.announce("v1")
+    assert shared.keeper_serves("v1") is None  # no keeper on this machine
+    script = ("import sys, time; from pathlib import Path; from shoprec.result_cache import SharedAnswers; "
+              "s = SharedAnswers(Path(sys.argv[1])); s.announce_keeper(); s.announce('v1'); print('v1', flush=True); "
+              "sys.stdin.readline(); s.announce('v2'); print('v2', flush=True); time.sleep(60)")
+    keeper = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "answers.sqlite")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert keeper.stdout.readline().strip() == "v1"
+        assert shared.keeper_serves("v1") is True
+        assert shared.keeper_serves("v2") is False  # the keeper has not loaded v2 yet: wait
+        keeper.stdin.write("go\n")
+        keeper.stdin.flush()
+        assert keeper.stdout.readline().strip() == "v2"
+        assert shared.keeper_serves("v2") is True
+    finally:
+        keeper.kill()
+        keeper.wait()
+    assert shared.keeper_serves("v2") is None  # the keeper is gone: nobody to wait for

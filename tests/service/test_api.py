@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -288,3 +289,42 @@ def test_registry_runs_and_report_for_admins(api, served_engine):
     assert "variant-a" in page.text and "0.42" in page.text
     assert "variant-a" not in api.get("/v1/admin/report", params={"kind": "other"}, headers=ADMIN).text
     assert api.get("/v1/admin/report", headers=PUBLIC).status_code == 403
+
+
+def test_the_version_watcher_lets_the_feed_keeper_load_a_new_version_first(tmp_path):
+    """A worker's watcher loads a new version once `ready_to_load` says so (the keeper serves it),
+    or after `wait_max_s` whatever it says."""
+    from shoprec.service.builds import VersionWatcher
+
+    class Engine:
+        reloads = 0
+
+        def reload(self) -> bool:
+            self.reloads += 1
+            return True
+
+    (tmp_path / "versions" / "v1").mkdir(parents=True)
+    (tmp_path / "versions" / "v2").mkdir()
+    os.symlink("versions/v1", tmp_path / "current")
+    engine, asked = Engine(), []
+    keeper_has = {"v1"}
+    watcher = VersionWatcher(tmp_path, lambda: engine, interval_s=0.01,
+                             ready_to_load=lambda v: asked.append(v) or v in keeper_has, wait_max_s=30)
+    watcher.tick()
+    assert engine.reloads == 0 and asked == []  # unchanged: nothing to load
+    os.replace(tmp_path / "current", tmp_path / "current.old")
+    os.symlink("versions/v2", tmp_path / "current")
+    waiting = threading.Thread(target=watcher.tick)
+    waiting.start()
+    time.sleep(0.3)
+    assert engine.reloads == 0 and asked and set(asked) == {"v2"}  # waiting for the keeper
+    keeper_has.add("v2")
+    waiting.join(5)
+    assert not waiting.is_alive() and engine.reloads == 1
+
+    impatient = VersionWatcher(tmp_path, lambda: engine, interval_s=0.01, ready_to_load=lambda v: False, wait_max_s=0.2)
+    os.replace(tmp_path / "current", tmp_path / "current.old")
+    os.symlink("versions/v1", tmp_path / "current")
+    t0 = time.monotonic()
+    impatient.tick()
+    assert engine.reloads == 2 and time.monotonic() - t0 >= 0.2  # no keeper answered in time: load anyway

@@ -463,6 +463,8 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     import httpx
 
+    from shoprec.service import keeper
+
     settings = bench_settings(args.workdir)
     prepared = prepare(args, settings)
     inputs = sample_inputs(settings, args.workdir, args.seed, draw=args.draw)
@@ -487,9 +489,18 @@ def run(args: argparse.Namespace) -> int:
             build = admin.post("/v1/admin/build").json()
             build_id = build["id"]
 
-            def build_done() -> bool:
+            processes = args.workers + int(keeper.wanted(settings))
+            peak_rss = [0.0]
+
+            def swapped() -> bool:
+                """The build failed, or every serving process (workers and keeper) serves its version."""
+                peak_rss[0] = max(peak_rss[0], server_rss_mb(server))  # asked every half second
                 statuses = admin.get("/v1/admin/builds").json()["builds"]
-                return any(s["id"] == build_id and s["state"] != "running" for s in statuses)
+                status = next((s for s in statuses if s["id"] == build_id), {"state": "running"})
+                if status["state"] != "succeeded":
+                    return status["state"] != "running"
+                ready = admin.get("/readyz").json()
+                return ready["version"] == status["version"] and (ready.get("serving_processes") or processes) >= processes
 
             link = Path(settings.artifacts_dir) / "current"
             current_before = os.readlink(link) if link.is_symlink() else None
@@ -497,7 +508,7 @@ def run(args: argparse.Namespace) -> int:
             def published() -> bool:
                 return link.is_symlink() and os.readlink(link) != current_before
 
-            swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=build_done,
+            swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=swapped,
                              published=published)
             swap["rss_mb"] = server_rss_mb(server)
             swap["caches"] = cache_stats(admin)
@@ -506,13 +517,17 @@ def run(args: argparse.Namespace) -> int:
             took = f"in {status['seconds']}s" if status.get("seconds") is not None else f"for {swap['elapsed_s']}s so far"
             print_phase(f"during rebuild + swap (build {status['state']} {took}, "
                         f"{version_before} -> {version_after})", swap)
+            complete = status["state"] == "succeeded" and swapped()
+            print(f"   server RSS at most {peak_rss[0]} MB during the phase (the build's process included)")
             if status["state"] == "running":
                 print(f"   the build was still running when the phase reached --swap-max-s; the service kept serving {version_before}")
             elif status["state"] != "succeeded":
                 print(f"   build error (the service kept serving {version_before}): {(status.get('error') or '')[-400:]}")
+            elif not complete:
+                print(f"   the phase reached --swap-max-s before every serving process had swapped to {status['version']}")
             result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
-            result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"),
-                                         swapped=version_after != version_before)
+            result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"), swapped=complete,
+                                         peak_rss_mb=peak_rss[0])
             for part, split in (swap.get("split") or {}).items():
                 result["during_swap"][part] = {k: split[k] for k in ("rps", "requests", "elapsed_s", "p50_ms", "p99_ms")}
     finally:

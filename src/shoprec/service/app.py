@@ -321,7 +321,13 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
             log.info("engine opened in %.1fs serving version %s", time.perf_counter() - t0, app.state.engine.version)
         watcher = None
         if watch_interval_s and watch_interval_s > 0:
-            watcher = VersionWatcher(settings.artifacts_dir, lambda: app.state.engine, app.state.metrics, watch_interval_s)
+            shared = getattr(app.state.engine, "shared_answers", None)
+            # A new version is loaded and warmed by the feed keeper first (at idle priority: the
+            # frequent queries' candidates and the active shoppers' feeds, shared), so the workers
+            # read what it computed instead of computing it beside their requests.
+            keeper_first = (lambda version: shared.keeper_serves(version) is not False) if shared is not None else None
+            watcher = VersionWatcher(settings.artifacts_dir, lambda: app.state.engine, app.state.metrics, watch_interval_s,
+                                     ready_to_load=keeper_first, wait_max_s=settings.service.keeper_first_max_s)
             watcher.start()
         follower = None
         if settings.service.follow_interval_s > 0:
@@ -354,7 +360,7 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
     app.state.limiter = TokenBucketLimiter(settings.service.rate_limit_per_minute)
     app.state.metrics = ServiceMetrics(lambda: getattr(app.state.engine, "version", None))
     app.state.builds = BuildManager(settings, lambda: app.state.engine, app.state.metrics, mode=build_mode,
-                                    models=build_models)
+                                    models=build_models, reload=not (watch_interval_s and watch_interval_s > 0))
 
     _install_error_handlers(app)
     # Outermost last: CORS wraps everything so even errors carry CORS headers.

@@ -39,7 +39,10 @@ class BuildManager:
     file), with the statuses shared by all of them (`<artifacts_dir>/.builds/`) for `GET /v1/admin/builds`."""
 
     def __init__(self, settings: Settings, get_engine: Callable[[], Any], metrics, mode: str = "process",
-                 models: list[str] | None = None, history: int = 20, idle_priority: bool = True):
+                 models: list[str] | None = None, history: int = 20, idle_priority: bool = True,
+                 reload: bool = True):
+        """reload: swap this process's engine to the version built before the build is reported done
+        (False where a `VersionWatcher` swaps it: the build is done once it is published)."""
         if mode not in ("process", "thread"):
             raise ValueError(f"build mode must be 'process' or 'thread', not {mode!r}")
         self.settings = settings
@@ -48,6 +51,7 @@ class BuildManager:
         self.mode = mode
         self.models = models
         self.idle_priority = idle_priority
+        self.reload = reload
         self.history = history
         self._dir = Path(settings.artifacts_dir) / ".builds"
         self._lock = threading.Lock()
@@ -138,7 +142,7 @@ class BuildManager:
         try:
             version = self._build_process() if self.mode == "process" else self._build_thread()
             engine = self.get_engine()
-            if engine is not None:
+            if engine is not None and self.reload:
                 engine.reload()
                 self.metrics.reloads.inc()
             status.update(state="succeeded", version=version)
@@ -217,10 +221,15 @@ class VersionWatcher(_Every):
 
     name = "shoprec-version-watcher"
 
-    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics=None, interval_s: float = 2.0):
+    def __init__(self, artifacts_dir: Path, get_engine: Callable[[], Any], metrics=None, interval_s: float = 2.0,
+                 ready_to_load: Callable[[str], bool] | None = None, wait_max_s: float = 0.0):
+        """ready_to_load(version): whether to load a new version now; asked every `interval_s`
+        for up to `wait_max_s`, then it loads anyway (the workers wait for the feed keeper)."""
         super().__init__(get_engine, interval_s)
         self.link = Path(artifacts_dir) / "current"
         self.metrics = metrics
+        self.ready_to_load = ready_to_load
+        self.wait_max_s = wait_max_s
         self._last = self._target()
 
     def _target(self) -> str | None:
@@ -234,6 +243,13 @@ class VersionWatcher(_Every):
         if target is None or target == self._last:
             return
         self._last = target
+        if self.ready_to_load is not None:
+            deadline = time.monotonic() + self.wait_max_s
+            t0 = time.monotonic()
+            while not self._ready(Path(target).name) and time.monotonic() < deadline:
+                if self._stop.wait(self.interval_s):
+                    return
+            log.info("loading artifact version %s after waiting %.0fs", Path(target).name, time.monotonic() - t0)
         engine = self.get_engine()
         try:
             if engine is not None and engine.reload():
@@ -242,6 +258,14 @@ class VersionWatcher(_Every):
                 log.info("swapped to artifact version %s", getattr(engine, "version", None))
         except Exception:
             log.exception("reload after %s changed failed; still serving the previous version", self.link)
+
+
+    def _ready(self, version: str) -> bool:
+        try:
+            return bool(self.ready_to_load(version))
+        except Exception:  # the wait is an optimisation: when it cannot tell, load
+            log.exception("could not tell whether to load %s yet; loading it", version)
+            return True
 
 
 class StoreFollower(_Every):

@@ -46,6 +46,7 @@ def keep(settings: Settings | None = None, stop: threading.Event | None = None) 
     # Not serving: a new version warms at full speed; the idle priority, not pauses, keeps it off the workers' CPU.
     settings = settings.model_copy(update={"service": settings.service.model_copy(update={"background_share": 1.0})})
     shared = SharedAnswers.beside(settings.artifacts_dir, settings.service.shared_answers_size, wait_ms=50)
+    shared.announce_keeper()
     # New versions load in the workers' own watcher, in its thread: the feeds of the version they
     # serve are kept meanwhile. Made first, so a version published while this one loads is noticed.
     watcher = VersionWatcher(settings.artifacts_dir, lambda: engine, interval_s=VERSION_CHECK_S)

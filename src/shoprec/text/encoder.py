@@ -273,7 +273,8 @@ class CachedEncoder(Encoder):
                  query_cache_size: int = 4096, persist_queries: bool = False):
         self.inner = encoder
         self.name, self.version, self.dim = encoder.name, encoder.version, encoder.dim
-        self.cache = EmbeddingCache(cache_dir, f"{encoder.name}-{encoder.version}", encoder.dim)
+        self._cache_at = (cache_dir, f"{encoder.name}-{encoder.version}", encoder.dim)
+        self._cache: EmbeddingCache | None = None
         self.workers = max(1, int(workers))
         self.chunk_size = chunk_size
         self.threads_per_worker = threads_per_worker
@@ -284,6 +285,14 @@ class CachedEncoder(Encoder):
         self._query_cache_size = query_cache_size
         self._known_queries: dict[str, np.ndarray] = {}
         self.persist_queries = persist_queries
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        """The on-disk cache, opened on first use: a serving process embeds only queries as a rule, and
+        the index of every cached item text cost it 164 MB at 100,000 products, in each version loaded."""
+        if self._cache is None:
+            self._cache = EmbeddingCache(*self._cache_at)
+        return self._cache
 
     def spec(self) -> tuple[str, dict[str, Any]]:
         return self.inner.spec()
