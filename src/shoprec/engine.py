@@ -545,11 +545,15 @@ class Engine:
         t0 = time.monotonic()
         busy_before = pace.busy_s
         warmed = 0
-        for pid in order:
-            if pace.busy_s - busy_before > budget:
-                break
-            pace(lambda: self._home(served, pid))
-            warmed += 1
+        served.results.keeping = True  # the processes loading the version after this one read them
+        try:
+            for pid in order:
+                if pace.busy_s - busy_before > budget:
+                    break
+                pace(lambda: self._home(served, pid))
+                warmed += 1
+        finally:
+            served.results.keeping = False
         served.warmed_answers += warmed
         if warmed:
             log.info("warmed %d of %d shoppers' home feeds in %.1fs for %s", warmed, len(order), time.monotonic() - t0,

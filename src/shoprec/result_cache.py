@@ -46,6 +46,9 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self.shared_hits = 0
+        # While set, shared puts go to the kept table (`SharedAnswers.get`): a version's warm-up,
+        # which the other processes read when they load it, minutes later.
+        self.keeping = False
 
     def get(self, key: Hashable, stamp: Hashable) -> Any | None:
         """The value stored under `key` with this exact `stamp`, else None (a stale entry is dropped)."""
@@ -59,7 +62,11 @@ class ResultCache:
                 return entry[1]
             if entry is not None:
                 del self._entries[key]
-        value = self.shared.get(self.scope, key, stamp) if self.shared is not None else None
+        value = None
+        if self.shared is not None:
+            value = self.shared.get(self.scope, key, stamp)
+            if value is None:
+                value = self.shared.get(self.scope, key, stamp, table="kept")
         with self._lock:
             if value is None:
                 self.misses += 1
@@ -74,7 +81,7 @@ class ResultCache:
         with self._lock:
             self._keep(key, stamp, value)
         if self.shared is not None:
-            self.shared.put(self.scope, key, stamp, value)
+            self.shared.put(self.scope, key, stamp, value, table="kept" if self.keeping else "answers")
 
     def _keep(self, key: Hashable, stamp: Hashable, value: Any) -> None:
         self._entries[key] = (stamp, value)
@@ -118,8 +125,13 @@ class SharedAnswers:
     they held a worker's event loop for 200-350 ms (search answers are ~14 KB, so 500 of them
     are thousands of pages to free and copy back), the worst stall of a steady load run.
 
+    A second table keeps what the feed keeper computes to warm a new version (the frequent queries'
+    candidates, the active shoppers' feeds) for the workers, which load the version after it, one
+    at a time, minutes later: the answers' own turnover would have dropped it by then.
+
     The file also records which artifact version each serving process serves (`announce`,
-    `served_versions`): the feed keeper computes answers for the versions the workers serve."""
+    `served_versions`) and which process is the feed keeper (`announce_keeper`): the keeper computes
+    answers for the versions the workers serve, and loads each new version before them."""
 
     SCHEMA = 1
 
@@ -136,6 +148,7 @@ class SharedAnswers:
         self._conn.execute("CREATE TABLE IF NOT EXISTS answers (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
         self._conn.execute("CREATE TABLE IF NOT EXISTS serving (process INTEGER PRIMARY KEY, version TEXT NOT NULL)")
         self._conn.execute("CREATE TABLE IF NOT EXISTS keepers (process INTEGER PRIMARY KEY)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS kept (key BLOB PRIMARY KEY, stamp BLOB NOT NULL, value BLOB NOT NULL)")
         self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # see maintain()
         self._lock = threading.Lock()
@@ -152,22 +165,31 @@ class SharedAnswers:
     def _digest(scope: str, key: Hashable) -> bytes:
         return hashlib.blake2b(repr((scope, key)).encode(), digest_size=16).digest()
 
-    def get(self, scope: str, key: Hashable, stamp: Hashable) -> bytes | None:
+    def get(self, scope: str, key: Hashable, stamp: Hashable, table: str = "answers") -> bytes | None:
+        """The value put under (scope, key) with an equal stamp, else None. table: "answers", or
+        "kept" for values other processes read minutes later (a new version's warm-up), which the
+        answers' turnover would have dropped by then; each keeps its newest `size` rows."""
         try:
             with self._lock:
-                row = self._conn.execute("SELECT stamp, value FROM answers WHERE key = ?",
+                row = self._conn.execute(f"SELECT stamp, value FROM {self._table(table)} WHERE key = ?",
                                          (self._digest(scope, key),)).fetchone()
         except sqlite3.Error:
             return None
         return row[1] if row is not None and row[0] == repr(stamp).encode() else None
 
-    def put(self, scope: str, key: Hashable, stamp: Hashable, value: bytes) -> None:
+    def put(self, scope: str, key: Hashable, stamp: Hashable, value: bytes, table: str = "answers") -> None:
         try:
             with self._lock:
-                self._conn.execute("INSERT OR REPLACE INTO answers (key, stamp, value) VALUES (?, ?, ?)",
+                self._conn.execute(f"INSERT OR REPLACE INTO {self._table(table)} (key, stamp, value) VALUES (?, ?, ?)",
                                    (self._digest(scope, key), repr(stamp).encode(), value))
         except sqlite3.OperationalError:  # locked by another writer: skip, do not wait
             self.skipped += 1
+
+    @staticmethod
+    def _table(name: str) -> str:
+        if name not in ("answers", "kept"):
+            raise ValueError(f"no shared table {name!r}: 'answers' or 'kept'")
+        return name
 
     def maintain(self, batch: int = 100) -> int:
         """Drop the rows beyond `size`, longest unwritten first, then checkpoint the WAL: the number dropped.
@@ -180,14 +202,15 @@ class SharedAnswers:
         with self._maintenance_lock:
             conn = self._maintenance_connection()
             try:
-                while True:
-                    # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
-                    cursor = conn.execute(
-                        "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers WHERE rowid <= "
-                        "(SELECT max(rowid) FROM answers) - ? ORDER BY rowid LIMIT ?)", (self.size, batch))
-                    dropped += max(cursor.rowcount, 0)
-                    if cursor.rowcount < batch:
-                        break
+                for table in ("answers", "kept"):
+                    while True:
+                        # Replaced rows get a new rowid, so the lowest rowids are the longest unwritten.
+                        cursor = conn.execute(
+                            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE rowid <= "
+                            f"(SELECT max(rowid) FROM {table}) - ? ORDER BY rowid LIMIT ?)", (self.size, batch))
+                        dropped += max(cursor.rowcount, 0)
+                        if cursor.rowcount < batch:
+                            break
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.OperationalError:  # another process is maintaining it: its turn
                 pass

@@ -1,5 +1,7 @@
 """The answer cache: stale stamps miss, the size bounds it, 0 disables it."""
 
+import pytest
+
 from shoprec.result_cache import ResultCache
 
 
@@ -53,6 +55,12 @@ def test_processes_share_answers_under_equal_stamps_and_scope(tmp_path):
     other_version = ResultCache(10, SharedAnswers(path), scope="v2")
     assert other_version.get(key, (7, 42)) is None
 
+    # A version's warm-up goes to the kept table, out of the answers' turnover, and is read the same way.
+    other_version.keeping = True
+    other_version.put(key, (7, 42), b'{"hits": [1]}')
+    assert SharedAnswers(path).get("v2", key, (7, 42)) is None
+    assert ResultCache(10, SharedAnswers(path), scope="v2").get(key, (7, 42)) == b'{"hits": [1]}'
+
 
 def test_shared_answers_keep_the_newest_rows_and_never_wait_for_a_lock(tmp_path):
     import sqlite3
@@ -72,6 +80,21 @@ def test_shared_answers_keep_the_newest_rows_and_never_wait_for_a_lock(tmp_path)
     assert shared.get("v1", 399, 0) == b"x" * 5000 and shared.get("v1", 5, 0) == b"again"
     assert shared.get("v1", 300, 0) is None and shared.get("v1", 0, 0) is None
     assert shared.maintain() == 0
+
+    # Kept rows (a new version's warm-up, read minutes later) have their own newest `size`: the
+    # answers' turnover does not drop them.
+    shared.put("v2", "frequent", 0, b"candidates", table="kept")
+    assert shared.get("v2", "frequent", 0) is None  # not an answer
+    for i in range(400, 600):
+        shared.put("v1", i, 0, b"x")
+    assert shared.maintain() == 200
+    assert shared.get("v2", "frequent", 0, table="kept") == b"candidates"
+    for i in range(150):
+        shared.put("v2", i, 0, b"z", table="kept")
+    assert shared.maintain() == 51 and shared.get("v2", "frequent", 0, table="kept") is None
+    with pytest.raises(ValueError):
+        shared.get("v1", 5, 0, table="answers; DROP TABLE answers")
+    shared.put("v1", 5, 0, b"again")
 
     blocker = sqlite3.connect(tmp_path / "answers.sqlite", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process in the middle of a write

@@ -227,13 +227,19 @@ def start_server(settings: Settings, port: int, workers: int, log_path: Path) ->
     raise SystemExit(f"server not ready after {limit_s} s")
 
 
-def server_rss_mb(proc: subprocess.Popen) -> float:
+def server_rss_mb(proc: subprocess.Popen, proportional: bool = False) -> float:
+    """Resident memory of the server's processes, summed (MB). proportional: each shared page (the
+    version's memory-mapped arrays, the libraries) counted once over the processes mapping it (PSS),
+    not once in each: what the machine actually holds."""
     import psutil
+
+    def size(p) -> int:
+        return p.memory_full_info().pss if proportional else p.memory_info().rss
 
     try:
         root = psutil.Process(proc.pid)
         members = [root] + root.children(recursive=True)
-        return round(sum(p.memory_info().rss for p in members if p.is_running()) / 2**20, 1)
+        return round(sum(size(p) for p in members if p.is_running()) / 2**20, 1)
     except psutil.Error:
         return float("nan")
 
@@ -440,7 +446,8 @@ def cache_stats(admin) -> dict[str, Any]:
 
 def print_phase(name: str, figures: dict[str, Any]) -> None:
     print(f"\n== {name}: {figures['requests']} requests in {figures['elapsed_s']}s = {figures['rps']} req/s, "
-          f"errors {figures['errors']}, server RSS {figures.get('rss_mb')} MB")
+          f"errors {figures['errors']}, server RSS {figures.get('rss_mb')} MB"
+          + (f" (PSS {figures['pss_mb']} MB)" if figures.get("pss_mb") else ""))
     print(f"   {'endpoint':10s} {'count':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for endpoint in ENDPOINTS:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
@@ -480,9 +487,10 @@ def run(args: argparse.Namespace) -> int:
               f"{os.cpu_count()} CPUs (shared machine: figures are under contention)", flush=True)
         steady = run_phase(base_url, inputs, args, args.seed, "steady", args.workdir)
         steady["rss_mb"] = server_rss_mb(server)
+        steady["pss_mb"] = server_rss_mb(server, proportional=True)
         steady["caches"] = cache_stats(admin)
         print_phase("steady", steady)
-        result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
+        result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb", "pss_mb")}
         result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers, draw=args.draw,
                       scale=prepared.get("scale"), startup_s=round(startup_s, 1))
         if not args.skip_swap:
@@ -490,11 +498,12 @@ def run(args: argparse.Namespace) -> int:
             build_id = build["id"]
 
             processes = args.workers + int(keeper.wanted(settings))
-            peak_rss = [0.0]
+            peak_rss = {"rss": 0.0, "pss": 0.0}
 
             def swapped() -> bool:
                 """The build failed, or every serving process (workers and keeper) serves its version."""
-                peak_rss[0] = max(peak_rss[0], server_rss_mb(server))  # asked every half second
+                for kind in peak_rss:  # asked every half second
+                    peak_rss[kind] = max(peak_rss[kind], server_rss_mb(server, proportional=kind == "pss"))
                 statuses = admin.get("/v1/admin/builds").json()["builds"]
                 status = next((s for s in statuses if s["id"] == build_id), {"state": "running"})
                 if status["state"] != "succeeded":
@@ -511,6 +520,7 @@ def run(args: argparse.Namespace) -> int:
             swap = run_phase(base_url, inputs, args, args.seed + 1, "swap", args.workdir, until=swapped,
                              published=published)
             swap["rss_mb"] = server_rss_mb(server)
+            swap["pss_mb"] = server_rss_mb(server, proportional=True)
             swap["caches"] = cache_stats(admin)
             status = next(s for s in admin.get("/v1/admin/builds").json()["builds"] if s["id"] == build_id)
             version_after = admin.get("/readyz").json()["version"]
@@ -518,16 +528,17 @@ def run(args: argparse.Namespace) -> int:
             print_phase(f"during rebuild + swap (build {status['state']} {took}, "
                         f"{version_before} -> {version_after})", swap)
             complete = status["state"] == "succeeded" and swapped()
-            print(f"   server RSS at most {peak_rss[0]} MB during the phase (the build's process included)")
+            print(f"   server memory at most {peak_rss['rss']} MB RSS, {peak_rss['pss']} MB PSS (shared pages counted once) "
+                  f"during the phase, the build's process included")
             if status["state"] == "running":
                 print(f"   the build was still running when the phase reached --swap-max-s; the service kept serving {version_before}")
             elif status["state"] != "succeeded":
                 print(f"   build error (the service kept serving {version_before}): {(status.get('error') or '')[-400:]}")
             elif not complete:
                 print(f"   the phase reached --swap-max-s before every serving process had swapped to {status['version']}")
-            result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb")}
+            result["during_swap"] = {k: swap[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb", "pss_mb")}
             result["during_swap"].update(build_state=status["state"], build_s=status.get("seconds"), swapped=complete,
-                                         peak_rss_mb=peak_rss[0])
+                                         peak_rss_mb=peak_rss["rss"], peak_pss_mb=peak_rss["pss"])
             for part, split in (swap.get("split") or {}).items():
                 result["during_swap"][part] = {k: split[k] for k in ("rps", "requests", "elapsed_s", "p50_ms", "p99_ms")}
     finally:

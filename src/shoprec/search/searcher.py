@@ -197,7 +197,7 @@ class Searcher:
         # Retrieved candidates and facet counts per query; `_epoch` moves on every catalog or rules change.
         self._epoch = 0
         self._retrieved = ResultCache(config.candidate_cache_size)
-        self.frequent_queries: list[str] = []  # past queries, most frequent first, as searched
+        self.frequent_queries = []  # past queries, most frequent first, as searched
         self._facets_of = ResultCache(config.candidate_cache_size)
         # Candidate sets shared with the other serving processes (`share_candidates`), and the stamp
         # of the catalog changes applied here (processes with equal stamps share sets).
@@ -395,11 +395,27 @@ class Searcher:
         Stored pickled in the shared answers file, which only the service's processes write."""
         self._shared = (shared, scope) if shared is not None else None
 
+    @property
+    def frequent_queries(self) -> list[str]:
+        return self._frequent
+
+    @frequent_queries.setter
+    def frequent_queries(self, texts: list[str]) -> None:
+        self._frequent = list(texts)
+        self._frequent_set = set(texts)
+
+    def _shared_table(self, key: tuple) -> str:
+        """Where a candidate set is shared: the frequent queries' sets, which the feed keeper retrieves
+        for a new version before the workers load it, one after another, minutes later, are kept apart
+        from the answers, which 500 requests/s turn over within those minutes."""
+        searched, _, filters = key
+        return "kept" if filters == "None" and searched in self._frequent_set else "answers"
+
     def _shared_candidates(self, key: tuple) -> CandidateSet | None:
         if self._shared is None:
             return None
         shared, scope = self._shared
-        data = shared.get(scope, ("candidates",) + key, self.changes_stamp)
+        data = shared.get(scope, ("candidates",) + key, self.changes_stamp, table=self._shared_table(key))
         if data is None:
             return None
         from shoprec.search.lexical import LexicalHit
@@ -420,7 +436,7 @@ class Searcher:
                              [(h.id, h.score, h.matched_terms) for h in candidates.lexical.values()],
                              first._terms if first is not None else [], candidates.semantic_list, candidates.rrf,
                              candidates.scores, candidates.highlights, candidates.personal_inputs), protocol=5)
-        shared.put(scope, ("candidates",) + key, stamp, data)
+        shared.put(scope, ("candidates",) + key, stamp, data, table=self._shared_table(key))
 
     def warm(self, limit: int | None = None, k: int = 20, pace: Callable[[Callable[[], Any]], Any] | None = None) -> int:
         """Search the most frequent past queries before any shopper types them (their candidates,
