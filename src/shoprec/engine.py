@@ -278,14 +278,14 @@ class Engine:
         if path.name == self._served.version:
             return False
         first = self._served.version is None
-        # Loading allocates millions of long-lived objects; left on, the collector would walk them
-        # all again and again while requests wait (100-500 ms pauses at 100,000 products).
-        collecting = gc.isenabled()
-        gc.disable()
         # A swap holds two versions in memory until the previous one is freed: the processes of the
         # machine take turns, so at most one holds two at a time (all at once, three processes reached
         # 22.3 of 24 GB at 100,000 products, and every request waited on the page cache).
         turn = None if first else machine_turn(Path(self.settings.artifacts_dir) / ".loading.lock")
+        # Loading allocates millions of long-lived objects; left on, the collector would walk them
+        # all again and again while requests wait (100-500 ms pauses at 100,000 products).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             # A swap loads and warms beside the requests the previous version is serving: at a share of the CPU.
             pace = Pacer(1.0 if first else self.settings.service.background_share)
@@ -960,8 +960,12 @@ def machine_turn(lock_file: Path):
         import fcntl
     except ImportError:  # not POSIX: no turns
         return None
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_file, "a+")
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_file, "a+")
+    except OSError as exc:  # e.g. artifacts on a read-only mount: load without waiting for a turn
+        log.warning("cannot take turns loading versions through %s (%s); loading now", lock_file, exc)
+        return None
     t0 = time.monotonic()
     fcntl.flock(handle, fcntl.LOCK_EX)  # waits without the interpreter lock
     waited = time.monotonic() - t0

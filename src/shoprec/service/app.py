@@ -583,7 +583,9 @@ def _add_routes(app: FastAPI) -> None:
     @app.post("/v1/admin/build", response_model=m.BuildStatus, status_code=202, tags=["admin"], dependencies=[admin],
               responses={409: {"model": m.BuildStatus, "description": "a build is already running"}})
     def start_build(request: Request):
-        """Start a rebuild in the background; the service swaps to it atomically when it completes."""
+        """Start a rebuild in the background. Once it has published its version, each serving process swaps
+        to it atomically: the feed keeper first, then the workers one at a time (`GET /readyz` counts
+        the processes serving each version)."""
         status, started = request.app.state.builds.start()
         if not started:
             return JSONResponse(m.BuildStatus(**status).model_dump(mode="json"), status_code=409)

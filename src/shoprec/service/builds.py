@@ -1,9 +1,11 @@
 """Background rebuilds for `POST /v1/admin/build`, and the watcher that swaps in new versions.
 
 The build is the offline role: by default it runs as a separate `shoprec build` process (idle CPU
-priority, its own GIL) so serving latency holds while it trains; the serving engine then
-`reload()`s, which swaps to the new complete version atomically. A watcher thread in every worker
-also reloads when the artifacts' `current` link changes (a build by another worker or by cron).
+priority, its own GIL) so serving latency holds while it trains. It is done once it has published
+its version (the artifacts' `current` link). A watcher thread in every serving process then
+`reload()`s, which swaps that process to the new complete version atomically: the feed keeper
+first, then the workers one at a time (`VersionWatcher`, `Engine.reload`). Without a watcher the
+process that ran the build reloads before reporting it done. Builds by cron are swapped in alike.
 """
 
 from __future__ import annotations
