@@ -110,8 +110,7 @@ class Served:
 
         rec = path / "recommend"
         vectors_file = rec / "item_vectors.npy"
-        # Mapped read-only: the serving processes of a machine share one copy (catalog upserts make a new array).
-        served.item_vectors = np.load(vectors_file, mmap_mode="r") if vectors_file.exists() else None
+        served.item_vectors = np.load(vectors_file) if vectors_file.exists() else None
         popularity = np.load(rec / "popularity.npy")
         recent = np.load(rec / "popularity_recent.npy")
         by_locale = dict(np.load(rec / "popularity_by_locale.npz"))

@@ -111,7 +111,7 @@ class ContentBased(Recommender):
 
     def _load(self, path: Path) -> None:
         self.attributes = sp.load_npz(path / "attributes.npz").tocsr().astype(np.float32)
-        self.text = np.load(path / "text.npy", mmap_mode="r")  # read-only, shared by the processes that load it
+        self.text = np.load(path / "text.npy")
         self.prior = np.load(path / "prior.npy")
 
 

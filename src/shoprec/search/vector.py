@@ -262,8 +262,7 @@ class VectorIndex:
         meta = json.loads((path / "config.json").read_text())
         kind = meta.pop("kind")
         index = cls(meta.pop("dim"), VectorIndexConfig(**meta))
-        # Mapped read-only: the serving processes of a machine share one copy (additions make a new array).
-        index._vectors = np.ascontiguousarray(np.load(path / "vectors.npy", mmap_mode="r").astype(np.float32, copy=False))
+        index._vectors = np.ascontiguousarray(np.load(path / "vectors.npy").astype(np.float32, copy=False))
         index._row_ids = json.loads((path / "ids.json").read_text())
         index._row_of = {item: row for row, item in enumerate(index._row_ids)}
         index._alive = np.ones(len(index._row_ids), bool)
