@@ -229,7 +229,7 @@ def start_server(settings: Settings, port: int, workers: int, log_path: Path) ->
 
 def server_rss_mb(proc: subprocess.Popen, proportional: bool = False) -> float:
     """Resident memory of the server's processes, summed (MB). proportional: each shared page (the
-    version's memory-mapped arrays, the libraries) counted once over the processes mapping it (PSS),
+    libraries, the lexical index's mapped files) counted once over the processes mapping it (PSS),
     not once in each: what the machine actually holds."""
     import psutil
 
