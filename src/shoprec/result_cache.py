@@ -62,11 +62,7 @@ class ResultCache:
                 return entry[1]
             if entry is not None:
                 del self._entries[key]
-        value = None
-        if self.shared is not None:
-            value = self.shared.get(self.scope, key, stamp)
-            if value is None:
-                value = self.shared.get(self.scope, key, stamp, table="kept")
+        value = self.shared.get(self.scope, key, stamp, table="any") if self.shared is not None else None
         with self._lock:
             if value is None:
                 self.misses += 1
@@ -166,16 +162,19 @@ class SharedAnswers:
         return hashlib.blake2b(repr((scope, key)).encode(), digest_size=16).digest()
 
     def get(self, scope: str, key: Hashable, stamp: Hashable, table: str = "answers") -> bytes | None:
-        """The value put under (scope, key) with an equal stamp, else None. table: "answers", or
-        "kept" for values other processes read minutes later (a new version's warm-up), which the
-        answers' turnover would have dropped by then; each keeps its newest `size` rows."""
+        """The value put under (scope, key) with an equal stamp, else None. table: "answers", "kept"
+        for values other processes read minutes later (a new version's warm-up), which the answers'
+        turnover would have dropped by then (each keeps its newest `size` rows), or "any" (both, in
+        one statement: a request's lookup)."""
+        tables = ("answers", "kept") if table == "any" else (self._table(table),)
+        sql = " UNION ALL ".join(f"SELECT stamp, value FROM {name} WHERE key = ?1" for name in tables)
         try:
             with self._lock:
-                row = self._conn.execute(f"SELECT stamp, value FROM {self._table(table)} WHERE key = ?",
-                                         (self._digest(scope, key),)).fetchone()
+                rows = self._conn.execute(sql, (self._digest(scope, key),)).fetchall()
         except sqlite3.Error:
             return None
-        return row[1] if row is not None and row[0] == repr(stamp).encode() else None
+        wanted = repr(stamp).encode()
+        return next((value for found, value in rows if found == wanted), None)
 
     def put(self, scope: str, key: Hashable, stamp: Hashable, value: bytes, table: str = "answers") -> None:
         try:

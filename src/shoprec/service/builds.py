@@ -261,7 +261,6 @@ class VersionWatcher(_Every):
         except Exception:
             log.exception("reload after %s changed failed; still serving the previous version", self.link)
 
-
     def _ready(self, version: str) -> bool:
         try:
             return bool(self.ready_to_load(version))
