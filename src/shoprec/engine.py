@@ -32,7 +32,9 @@ from shoprec.recommend.generators import (
     NeighbourGenerator,
     PopularityGenerator,
     Request,
+    Retrieved,
     VectorProfileGenerator,
+    candidates_many,
 )
 from shoprec.recommend.scenarios import Scenario, scenarios_with
 from shoprec.result_cache import ResultCache, SharedAnswers, pack, unpack
@@ -676,9 +678,10 @@ class Engine:
             served.results.put(key, stamp, pack(result))
         return result
 
-    def _rank(self, served: Served, spec: Scenario, req: Request, pid: str | None, k: int) -> RankedList:
-        """The live path: generators, filters, ranker, diversity, explanations."""
-        candidates, relevance, contributions = rank_candidates(served, spec, req, pid)
+    def _rank(self, served: Served, spec: Scenario, req: Request, pid: str | None, k: int,
+              retrieved: Retrieved | None = None) -> RankedList:
+        """The live path: generators (or their `retrieved` candidates), filters, ranker, diversity, explanations."""
+        candidates, relevance, contributions = rank_candidates(served, spec, req, pid, retrieved=retrieved)
         lam = spec.diversity if spec.diversity is not None else self.settings.recommend.mmr_lambda
         chosen = mmr(candidates, served.item_vectors, k, lam)
         chosen, explored = explore(chosen, candidates, self.settings.recommend.exploration_share, self._rng)
@@ -695,9 +698,11 @@ class Engine:
         return RankedList(hits=hits, total=total, info={"scenario": scenario, "version": served.version,
                                                         "precomputed": True})
 
-    def precompute(self, scenario: str = "home", k: int | None = None, limit: int | None = None) -> "PrecomputedFeeds":
+    def precompute(self, scenario: str = "home", k: int | None = None, limit: int | None = None,
+                   batch_size: int = 256) -> "PrecomputedFeeds":
         """The scenario's list, as serving would compute it, for the most active known users (home)
-        or the most popular items (item-page scenarios such as similar), anonymous and without a session.
+        or the most popular items (item-page scenarios such as similar), anonymous and without a session;
+        candidates are retrieved `batch_size` subjects at a time.
 
         Run by the build (the offline role) against the version it just wrote; serving answers
         from it until the user sends an event or the catalog changes."""
@@ -721,17 +726,21 @@ class Engine:
         totals = np.zeros(len(subjects), np.int64)
         cells: list[tuple[int, int, int, float]] = []
         t0 = time.perf_counter()
-        for row, subject in enumerate(subjects):
-            if row and row % 5000 == 0:
-                log.info("precompute %s: %d of %d in %.0fs", scenario, row, len(subjects), time.perf_counter() - t0)
-            pid, seeds = (None, [subject]) if spec.needs == "item" else (subject, [])
-            result = self._rank(served, spec, self._request(served, pid, seeds, None), pid, k)
-            totals[row] = result.total
-            for slot, hit in enumerate(result.hits):
-                items[row, slot] = served.item_index[hit.id]
-                scores[row, slot] = hit.score
-                for name, value in hit.sources.items():
-                    cells.append((row, slot, names.setdefault(name, len(names)), value))
+        for start in range(0, len(subjects), batch_size):
+            if start and start % (20 * batch_size) == 0:
+                log.info("precompute %s: %d of %d in %.0fs", scenario, start, len(subjects), time.perf_counter() - t0)
+            block = [(None, [s]) if spec.needs == "item" else (s, []) for s in subjects[start:start + batch_size]]
+            requests = [self._request(served, pid, seeds, None) for pid, seeds in block]
+            # The block's candidates in one call per generator: one model pass, one index search.
+            found = candidates_many(served.generators, list(spec.generators), requests, spec.candidates_per_generator)
+            for row, (pid, _), req, retrieved in zip(range(start, len(subjects)), block, requests, found):
+                result = self._rank(served, spec, req, pid, k, retrieved)
+                totals[row] = result.total
+                for slot, hit in enumerate(result.hits):
+                    items[row, slot] = served.item_index[hit.id]
+                    scores[row, slot] = hit.score
+                    for name, value in hit.sources.items():
+                        cells.append((row, slot, names.setdefault(name, len(names)), value))
         sources = np.zeros((len(subjects), k, max(len(names), 1)), np.float32)
         for row, slot, g, value in cells:
             sources[row, slot, g] = value
@@ -1072,12 +1081,12 @@ def limit_compute_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | None,
-                    use_ranker: bool = True) -> tuple[np.ndarray, np.ndarray, Contributions]:
+def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | None, use_ranker: bool = True,
+                    retrieved: Retrieved | None = None) -> tuple[np.ndarray, np.ndarray, Contributions]:
     """Retrieve (fuse generators), filter, and rank with the learned ranker when the version has one.
 
     Returns candidates best first, an (n_items,) relevance array, and per-item generator contributions."""
-    fused, contributions = fuse(served, spec, req)
+    fused, contributions = fuse(served, spec, req, retrieved)
     candidates = filter_candidates(served, spec, req, fused)
     relevance = fused
     if use_ranker and spec.use_ranker and served.personalisation is not None:
@@ -1091,8 +1100,12 @@ def rank_candidates(served: Served, spec: Scenario, req: Request, user: str | No
     return candidates, relevance, contributions
 
 
-def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, Contributions]:
-    """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions."""
+def fuse(served: Served, spec: Scenario, req: Request,
+         retrieved: Retrieved | None = None) -> tuple[np.ndarray, Contributions]:
+    """Weighted reciprocal-rank fusion over generators: (n_items,) scores and per-item contributions.
+
+    `retrieved`: the request's candidates per generator, fetched for many requests at once
+    (`candidates_many`); generators missing from it are asked here."""
     n = len(served.item_ids)
     fused = np.zeros(n, np.float32)
     contributions = Contributions()
@@ -1100,7 +1113,10 @@ def fuse(served: Served, spec: Scenario, req: Request) -> tuple[np.ndarray, Cont
         generator = served.generators.get(name)
         if generator is None:
             continue
-        ids, _scores = generator.candidates(req, spec.candidates_per_generator)
+        if retrieved is not None and name in retrieved:
+            ids, _scores = retrieved[name]
+        else:
+            ids, _scores = generator.candidates(req, spec.candidates_per_generator)
         ids = ids[ids < n]
         if not len(ids):
             continue

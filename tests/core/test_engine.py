@@ -1,6 +1,7 @@
 """End to end on a small demo shop: ingest -> store -> build -> Engine (search, scenarios, online loop)."""
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,28 +271,35 @@ def test_a_swap_retires_the_previous_version_piecemeal_and_frees_it(demo_engine)
         engine.close()
 
 
-def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_engine, tmp_path):
-    """Above `ann_min_items` the build writes HNSW graphs over the item tables the scenarios search;
-    serving then retrieves from them. Forced on the 400-product shop, they find what exact
-    scoring finds."""
+def _with_hnsw_graphs(engine, folder: Path):
+    """A copy of the served version with HNSW graphs forced over its item tables (as above
+    `ann_min_items`), loaded; and the graph step's report."""
     import shutil
 
     from shoprec.build import _build_item_graphs
     from shoprec.engine import Served
 
-    _, engine = demo_engine
     settings = engine.settings.model_copy(update={"recommend": engine.settings.recommend.model_copy(
         update={"ann_min_items": 100})})
-    version = tmp_path / "version"
+    version = folder / "version"
     shutil.copytree(engine._served.path, version)
     report: dict = {}
     _build_item_graphs(version, settings, report)
+    return Served.load(version), report
+
+
+def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_engine, tmp_path):
+    """Above `ann_min_items` the build writes HNSW graphs over the item tables the scenarios search;
+    serving then retrieves from them. Forced on the 400-product shop, they find what exact
+    scoring finds."""
+    _, engine = demo_engine
+    approximate, report = _with_hnsw_graphs(engine, tmp_path)
     assert {"content_profile", "model-sasrec", "model-als", "unit-content"} <= set(report)
     for name, figures in report.items():
         recall = next(v for k, v in figures.items() if k.startswith("recall@"))
         assert figures["items"] >= 100 and recall >= 0.95, (name, figures)
 
-    approximate, exact = Served.load(version), engine._served
+    exact = engine._served
     gens = approximate.generators
     assert gens["model:sasrec"].index.approximate and gens["model:als"].index.approximate
     assert gens["seeds:content"].index.approximate and gens["content_profile"].index.approximate
@@ -308,6 +316,36 @@ def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_en
                      for served in (approximate, exact)]
             overlap.append(len(set(lists[0]) & set(lists[1])) / max(len(lists[1]), 1))
     assert np.mean(overlap) >= 0.95, np.mean(overlap)
+
+
+def test_generators_retrieve_for_many_requests_at_once_what_they_retrieve_for_each(demo_engine, tmp_path):
+    """The build's precompute step asks each generator for a block of subjects at once (one model
+    pass, one index search): every generator of every scenario, exact and over HNSW graphs, gives
+    each request the candidates it gives that request alone."""
+    from shoprec.recommend.generators import candidates_many
+
+    _, engine = demo_engine
+    approximate, _ = _with_hnsw_graphs(engine, tmp_path)
+    checked = set()
+    for served in (engine._served, approximate):
+        requests = []
+        for j, pid in enumerate(list(served.user_index)[:30]):
+            req = engine._request(served, pid, [served.item_ids[j]] if j % 3 == 0 else [], None)
+            if j % 2:  # a session under way: the latest items are this session's
+                req.history, req.recent = req.history[:-3], req.history[-3:]
+            requests.append(req)
+        requests.append(engine._request(served, None, [], None))  # anonymous, nothing known
+        for spec in engine.scenarios.values():
+            k = spec.candidates_per_generator
+            for req, found in zip(requests, candidates_many(served.generators, list(spec.generators), requests, k)):
+                assert set(found) == set(spec.generators) & set(served.generators)
+                for name, (ids, scores) in found.items():
+                    alone = served.generators[name].candidates(req, k)
+                    np.testing.assert_array_equal(ids, alone[0], err_msg=name)
+                    np.testing.assert_allclose(scores, alone[1], rtol=1e-4, atol=1e-6, err_msg=name)
+                    checked.add((name, len(ids) > 0))
+    assert {("model:sasrec", True), ("model:als", True), ("seeds:content", True), ("recent:content", True),
+            ("content_profile", True), ("graph:co_buy", True)} <= checked
 
 
 def test_every_serving_process_follows_what_the_others_stored(demo_engine):

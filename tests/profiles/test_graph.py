@@ -55,3 +55,26 @@ def test_save_load_and_incremental_similar_edges(tmp_path):
     loaded.add_items(["pan-new"], new_vec, np.vstack([vectors, new_vec]))
     assert loaded.neighbours("pan-new", "similar", 1)[0][0] == "pan"
     assert loaded.neighbours("pan-new", "co_buy") == []
+
+
+def test_graph_generator_sums_the_seeds_edges_as_a_dense_row_would():
+    """Candidates from the seeds' sparse rows alone: the same items and scores as summing dense
+    rows over the catalog (weighted by recency for a session), the seeds themselves left out."""
+    from shoprec.ranking.serve import GraphGenerator
+    from shoprec.recommend.generators import Request, _recency_weights
+
+    rng = np.random.default_rng(3)
+    m = sp.random(300, 300, density=0.05, random_state=4, dtype=np.float32, format="csr")
+    graph = ProductGraph({"co_view": m}, [str(i) for i in range(300)])
+    generator = GraphGenerator("co_view", graph)
+    for _ in range(20):
+        seeds = rng.choice(300, 4, replace=False)
+        for req, weights in ((Request(seeds=seeds), np.ones(4)), (Request(recent=seeds), _recency_weights(4))):
+            dense = np.asarray(m[seeds].T @ weights).ravel()
+            dense[seeds] = 0.0
+            expected = np.flatnonzero(dense > 0)
+            ids, scores = generator.candidates(req, 300)
+            assert sorted(ids.tolist()) == expected.tolist() and (np.diff(scores) <= 0).all()
+            np.testing.assert_allclose(scores, dense[ids], rtol=1e-5)
+            top, _ = generator.candidates(req, 5)
+            np.testing.assert_array_equal(top, ids[:5])

@@ -77,3 +77,17 @@ def test_added_rows_are_found():
 def test_k_larger_than_the_table():
     ids, scores = ItemIndex.build(clustered(50), min_items=10).search(clustered(3, seed=4), 80)
     assert ids.shape[1] <= 50 and ids.shape == scores.shape and (ids >= 0).all()
+
+
+def test_many_queries_at_once_each_get_what_they_get_alone():
+    queries = unit_rows(clustered(40, seed=5))
+    for rows, min_items, reduce, k in ((clustered(500), 1000, False, 50), (clustered(), 1000, False, 100),
+                                       (unit_rows(clustered()), 1000, True, 100), (clustered(50), 10, False, 80)):
+        index = ItemIndex.build(rows, min_items=min_items, reduce=reduce)
+        each = index.search_each(queries, k)
+        assert len(each) == len(queries)
+        for query, (ids, scores) in zip(queries, each):
+            alone_ids, alone_scores = index.search(query[None, :], k)
+            np.testing.assert_array_equal(ids, alone_ids[0])
+            np.testing.assert_allclose(scores, alone_scores[0], rtol=1e-5)
+            assert 0 < len(ids) <= min(k, len(rows)) and (ids >= 0).all()

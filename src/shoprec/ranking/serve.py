@@ -12,7 +12,7 @@ from shoprec.profiles.graph import ProductGraph
 from shoprec.profiles.users import UserProfiles, price_band
 from shoprec.ranking.features import Contributions, ItemStats, candidate_features
 from shoprec.ranking.ltr import LTRRanker
-from shoprec.recommend.generators import EMPTY, Request, _recency_weights, _top
+from shoprec.recommend.generators import EMPTY, Request, _recency_weights
 
 RANK_TOP = 200
 
@@ -32,9 +32,16 @@ class GraphGenerator:
         if not len(seeds):
             return EMPTY
         weights = np.ones(len(seeds), np.float32) if len(request.seeds) else _recency_weights(len(seeds))
-        scores = np.asarray(m[seeds].T @ weights).ravel().astype(np.float32)
-        scores[seeds] = 0.0
-        return _top(scores, k)
+        # The seeds' rows only, summed per neighbour: a dense row over a 100,000-item catalog and its
+        # top-k cost ~0.3 ms a generator, per request.
+        rows = m[seeds]
+        neighbours, inverse = np.unique(rows.indices, return_inverse=True)
+        scores = np.bincount(inverse, weights=rows.data * np.repeat(weights, np.diff(rows.indptr)),
+                             minlength=len(neighbours)).astype(np.float32)
+        keep = (scores > 0) & ~np.isin(neighbours, seeds)
+        neighbours, scores = neighbours[keep].astype(np.int64), scores[keep]
+        order = np.argsort(-scores, kind="stable")[:k]
+        return neighbours[order], scores[order]
 
 
 class Personalisation:

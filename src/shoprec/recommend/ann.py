@@ -83,13 +83,26 @@ class ItemIndex:
         """(q, dim) queries -> ids (q, k') int64 and inner products (q, k') float32, best first, k' <= k.
 
         Rows the graph could not fill (fewer reachable items than k) are cut to the shortest row."""
+        ids, scores, filled = self._search(queries, k)
+        width = int(filled.min()) if len(filled) else 0
+        return ids[:, :width], scores[:, :width]
+
+    def search_each(self, queries: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`search` of many queries at once, each row cut to its own fill: row j is what
+        `search(queries[j:j + 1], k)` returns, as (ids (k',), scores (k',))."""
+        ids, scores, filled = self._search(queries, k)
+        return [(ids[j, :n], scores[j, :n]) for j, n in enumerate(filled.tolist())]
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ids (q, k), scores (q, k), each row best first over its (q,) `filled` leading entries."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = min(k, len(self.vectors))
         if k <= 0:
-            return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.int64), empty.astype(np.float32), np.zeros(len(queries), np.int64)
         graph = self.graph  # one object for the whole search (add swaps in a new one)
         if graph is None:
-            return top_k(queries @ self.vectors.T, k)
+            return (*top_k(queries @ self.vectors.T, k), np.full(len(queries), k, np.int64))
         faiss = _faiss()
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, k)
@@ -97,11 +110,12 @@ class ItemIndex:
             _, ids = graph.search(np.hstack([queries, np.zeros((len(queries), 1), np.float32)]), k, params=params)
         else:
             _, ids = graph.search(queries, k, params=params)
-        filled = int((ids >= 0).sum(axis=1).min())
-        ids = ids[:, :filled].astype(np.int64)
-        scores = np.einsum("qd,qkd->qk", queries, self.vectors[ids]).astype(np.float32)
+        ids = ids.astype(np.int64)
+        found = ids >= 0  # the graph fills each row from the left
+        scores = np.where(found, np.einsum("qd,qkd->qk", queries, self.vectors[np.where(found, ids, 0)]), -np.inf)
         order = np.argsort(-scores, axis=1, kind="stable")
-        return np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+        return (np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1).astype(np.float32),
+                found.sum(axis=1))
 
     def add(self, vectors: np.ndarray) -> None:
         """Append rows (new products); they get the next ids.

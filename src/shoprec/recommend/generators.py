@@ -16,6 +16,7 @@ from shoprec.recommend.base import Recommender, top_k
 from shoprec.recommend.dataset import Interactions
 
 EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+Retrieved = dict[str, tuple[np.ndarray, np.ndarray]]  # one request's (ids, scores) per generator name
 
 
 @dataclass
@@ -33,6 +34,22 @@ class Generator(Protocol):
     name: str
 
     def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def candidates_many(generators: dict[str, Generator], names: list[str], requests: list[Request],
+                    k: int) -> list[Retrieved]:
+    """Each request's candidates from each named generator: one batched call per generator that has
+    `candidates_many` (one model pass and one index search for all requests), else one call per request."""
+    found: list[Retrieved] = [{} for _ in requests]
+    for name in names:
+        generator = generators.get(name)
+        if generator is None:
+            continue
+        many = getattr(generator, "candidates_many", None)
+        answers = many(requests, k) if many is not None else [generator.candidates(r, k) for r in requests]
+        for got, answer in zip(found, answers):
+            got[name] = answer
+    return found
 
 
 def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,37 +88,57 @@ class ModelGenerator:
         self.model = model
         self.index = index
 
-    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _query(self, requests: list[Request]) -> tuple[list[int], np.ndarray | None, Interactions | None]:
+        """(positions of the requests the model can score, their users, the history they index)."""
         if self.model.needs_user_index:
-            if request.user_index is None or self.model.history is None:
-                return EMPTY
-            users, data = np.array([request.user_index]), self.model.history
-        else:
-            history = np.concatenate([request.history, request.recent])
-            if not len(history):
-                return EMPTY
-            users, data = np.array([0]), Interactions.from_sequences([history], self.model.n_items)
+            rows = [j for j, r in enumerate(requests) if r.user_index is not None]
+            if not rows or self.model.history is None:
+                return [], None, None
+            return rows, np.array([requests[j].user_index for j in rows]), self.model.history
+        histories = [np.concatenate([r.history, r.recent]) for r in requests]
+        rows = [j for j, h in enumerate(histories) if len(h)]
+        if not rows:
+            return [], None, None
+        return rows, np.arange(len(rows)), Interactions.from_sequences([histories[j] for j in rows], self.model.n_items)
+
+    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+        rows, users, data = self._query([request])
+        if not rows:
+            return EMPTY
         if self.index is not None:
             ids, scores = self.index.search(self.model.query_vectors(users, data), k)
-            ids, scores = ids[0], scores[0]
-        elif self.model.sparse_scores:
+            return _shifted(ids[0], scores[0], k)
+        if self.model.sparse_scores:
             # Only the items the model scores at all (neighbours of the history), not the catalog.
             ids, scores = self.model.score_sparse(int(users[0]), data)
             if len(ids) > k:
                 keep = np.argpartition(-scores, k - 1)[:k]
                 ids, scores = ids[keep], scores[keep]
             order = np.argsort(-scores, kind="stable")
-            ids, scores = ids[order], scores[order]
-        else:
-            scores = np.asarray(self.model.score(users, data)[0], np.float32)
-            ids = None
-        # Rank-shift so every candidate is positive: fusion only uses ranks and relative scores.
-        finite = np.isfinite(scores)
-        if finite.any():
-            scores = np.where(finite, scores - scores[finite].min() + 1e-6, -np.inf).astype(np.float32)
-        if ids is not None:
-            return ids[finite], scores[finite]
-        return _top(scores, k)
+            return _shifted(ids[order], scores[order], k)
+        return _shifted(None, np.asarray(self.model.score(users, data)[0], np.float32), k)
+
+    def candidates_many(self, requests: list[Request], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`candidates` of each request; with an index, one model pass and one search for all."""
+        if self.index is None:
+            return [self.candidates(r, k) for r in requests]
+        found = [EMPTY] * len(requests)
+        rows, users, data = self._query(requests)
+        if rows:
+            for j, (ids, scores) in zip(rows, self.index.search_each(self.model.query_vectors(users, data), k)):
+                found[j] = _shifted(ids, scores, k)
+        return found
+
+
+def _shifted(ids: np.ndarray | None, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-shift so every candidate is positive (fusion only uses ranks and relative scores); with
+    `ids` None, `scores` is a dense row over the catalog and its top k are kept."""
+    finite = np.isfinite(scores)
+    if finite.any():
+        scores = np.where(finite, scores - scores[finite].min() + 1e-6, -np.inf).astype(np.float32)
+    if ids is not None:
+        return ids[finite], scores[finite]
+    return _top(scores, k)
 
 
 class NeighbourGenerator:
@@ -123,18 +160,44 @@ class NeighbourGenerator:
         ids, sims = self.index.search(self.index.vectors[seeds], self.fanout + 1)
         return ids, np.where(ids == seeds[:, None], -np.inf, sims)
 
-    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _seeds(self, request: Request) -> np.ndarray:
         seeds = request.seeds if self.source == "seeds" else request.recent[-10:]
-        seeds = seeds[(seeds >= 0) & (seeds < self.model.n_items)]
+        return seeds[(seeds >= 0) & (seeds < self.model.n_items)]
+
+    def _combine(self, seeds: np.ndarray, ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(len(seeds), fanout) neighbours of each seed -> the k best items, summed over seeds."""
+        weights = _recency_weights(len(seeds)) if self.source == "recent" else np.ones(len(seeds), np.float32)
+        sims = np.where(np.isin(ids, seeds), -np.inf, sims * weights[:, None])
+        return _top_of(ids.ravel(), sims.ravel(), k)
+
+    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+        seeds = self._seeds(request)
         if not len(seeds):
             return EMPTY
-        weights = _recency_weights(len(seeds)) if self.source == "recent" else np.ones(len(seeds), np.float32)
         try:
             ids, sims = self._neighbours(seeds)
         except NotImplementedError:
             return EMPTY
-        sims = np.where(np.isin(ids, seeds), -np.inf, sims * weights[:, None])
-        return _top_of(ids.ravel(), sims.ravel(), k)
+        return self._combine(seeds, ids, sims, k)
+
+    def candidates_many(self, requests: list[Request], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`candidates` of each request; with an index, one search for every request's seeds."""
+        if self.index is None:
+            return [self.candidates(r, k) for r in requests]
+        seeds = [self._seeds(r) for r in requests]
+        queries = np.concatenate(seeds)
+        rows = self.index.search_each(self.index.vectors[queries], self.fanout + 1) if len(queries) else []
+        found, at = [], 0
+        for mine in seeds:
+            if not len(mine):
+                found.append(EMPTY)
+                continue
+            part, at = rows[at:at + len(mine)], at + len(mine)
+            width = min(len(ids) for ids, _ in part)  # as `search` cuts one request's rows
+            ids = np.stack([ids[:width] for ids, _ in part])
+            sims = np.stack([sims[:width] for _, sims in part])
+            found.append(self._combine(mine, ids, np.where(ids == mine[:, None], -np.inf, sims), k))
+        return found
 
 
 class VectorProfileGenerator:
@@ -146,17 +209,27 @@ class VectorProfileGenerator:
     def __init__(self, index: ItemIndex):
         self.index = index
 
-    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _profile(self, request: Request) -> np.ndarray | None:
+        """(dim,) unit interest vector of the request's latest 50 items, or None without any."""
         history = np.concatenate([request.history, request.recent])[-50:]
         vectors = self.index.vectors
         history = history[history < len(vectors)]
         if not len(history):
-            return EMPTY
+            return None
         profile = (vectors[history] * _recency_weights(len(history))[:, None]).sum(0)
-        profile /= max(float(np.linalg.norm(profile)), 1e-12)
-        ids, scores = self.index.search(profile[None, :], k)
-        keep = scores[0] > 0
-        return ids[0][keep], scores[0][keep]
+        return profile / max(float(np.linalg.norm(profile)), 1e-12)
+
+    def candidates(self, request: Request, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.candidates_many([request], k)[0]
+
+    def candidates_many(self, requests: list[Request], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        profiles = [self._profile(r) for r in requests]
+        rows = [j for j, profile in enumerate(profiles) if profile is not None]
+        found = [EMPTY] * len(requests)
+        if rows:
+            for j, (ids, scores) in zip(rows, self.index.search_each(np.stack([profiles[j] for j in rows]), k)):
+                found[j] = (ids[scores > 0], scores[scores > 0])
+        return found
 
 
 class PopularityGenerator:
