@@ -318,10 +318,19 @@ def test_large_catalogs_retrieve_from_hnsw_graphs_with_the_exact_answers(demo_en
     assert np.mean(overlap) >= 0.95, np.mean(overlap)
 
 
+def _assert_same_up_to_near_ties(name: str, ids, scores, alone_ids, alone_scores, tol: float = 1e-4) -> None:
+    """The same candidates and scores, except that items whose scores differ by float rounding (a
+    batched model pass sums in another order) may trade places, or places at the cut."""
+    np.testing.assert_allclose(scores, alone_scores, rtol=tol, atol=tol, err_msg=name)
+    alone = dict(zip(alone_ids.tolist(), alone_scores.tolist()))
+    for item, score in zip(ids.tolist(), scores.tolist()):
+        assert abs(score - alone.get(item, alone_scores[-1])) <= tol * max(abs(score), 1.0), (name, item)
+
+
 def test_generators_retrieve_for_many_requests_at_once_what_they_retrieve_for_each(demo_engine, tmp_path):
     """The build's precompute step asks each generator for a block of subjects at once (one model
     pass, one index search): every generator of every scenario, exact and over HNSW graphs, gives
-    each request the candidates it gives that request alone."""
+    each request the candidates it gives that request alone (near-ties aside)."""
     from shoprec.recommend.generators import candidates_many
 
     _, engine = demo_engine
@@ -340,9 +349,7 @@ def test_generators_retrieve_for_many_requests_at_once_what_they_retrieve_for_ea
             for req, found in zip(requests, candidates_many(served.generators, list(spec.generators), requests, k)):
                 assert set(found) == set(spec.generators) & set(served.generators)
                 for name, (ids, scores) in found.items():
-                    alone = served.generators[name].candidates(req, k)
-                    np.testing.assert_array_equal(ids, alone[0], err_msg=name)
-                    np.testing.assert_allclose(scores, alone[1], rtol=1e-4, atol=1e-6, err_msg=name)
+                    _assert_same_up_to_near_ties(name, ids, scores, *served.generators[name].candidates(req, k))
                     checked.add((name, len(ids) > 0))
     assert {("model:sasrec", True), ("model:als", True), ("seeds:content", True), ("recent:content", True),
             ("content_profile", True), ("graph:co_buy", True)} <= checked
