@@ -185,7 +185,7 @@ class NeighbourGenerator:
         if self.index is None:
             return [self.candidates(r, k) for r in requests]
         seeds = [self._seeds(r) for r in requests]
-        queries = np.concatenate(seeds)
+        queries = np.concatenate(seeds) if seeds else np.zeros(0, np.int64)
         rows = self.index.search_each(self.index.vectors[queries], self.fanout + 1) if len(queries) else []
         found, at = [], 0
         for mine in seeds:
