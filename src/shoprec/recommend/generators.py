@@ -157,8 +157,7 @@ class NeighbourGenerator:
     def _neighbours(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.index is None:
             return self.model.similar_items(seeds, k=self.fanout)
-        ids, sims = self.index.search(self.index.vectors[seeds], self.fanout + 1)
-        return ids, np.where(ids == seeds[:, None], -np.inf, sims)
+        return self.index.search(self.index.vectors[seeds], self.fanout + 1)  # each seed finds itself: `_combine` drops it
 
     def _seeds(self, request: Request) -> np.ndarray:
         seeds = request.seeds if self.source == "seeds" else request.recent[-10:]
@@ -196,7 +195,7 @@ class NeighbourGenerator:
             width = min(len(ids) for ids, _ in part)  # as `search` cuts one request's rows
             ids = np.stack([ids[:width] for ids, _ in part])
             sims = np.stack([sims[:width] for _, sims in part])
-            found.append(self._combine(mine, ids, np.where(ids == mine[:, None], -np.inf, sims), k))
+            found.append(self._combine(mine, ids, sims, k))
         return found
 
 
