@@ -14,6 +14,7 @@ others.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
 import os
@@ -60,8 +61,6 @@ class ResultCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return entry[1]
-            if entry is not None:
-                del self._entries[key]
         value = self.shared.get(self.scope, key, stamp, table="any") if self.shared is not None else None
         with self._lock:
             if value is None:
@@ -70,6 +69,19 @@ class ResultCache:
             self.shared_hits += 1
             self._keep(key, stamp, value)
         return value
+
+    def earlier(self, key: Hashable, accept: Callable[[Hashable], bool]) -> Any | None:
+        """The value last stored under `key` (here, else shared) if `accept(its stamp)`, else None: an
+        answer from before the newest changes, for a caller that may serve it a moment longer."""
+        if not self.size:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and accept(entry[0]):
+            return entry[1]
+        if self.shared is None:
+            return None
+        return next((value for stamp, value in self.shared.stamped(self.scope, key) if accept(stamp)), None)
 
     def put(self, key: Hashable, stamp: Hashable, value: Any) -> None:
         if not self.size:
@@ -176,6 +188,16 @@ class SharedAnswers:
         wanted = repr(stamp).encode()
         return next((value for found, value in rows if found == wanted), None)
 
+    def stamped(self, scope: str, key: Hashable) -> list[tuple[Hashable, bytes]]:
+        """Every (stamp, value) put under (scope, key), in either table, newest table first."""
+        sql = "SELECT stamp, value FROM answers WHERE key = ?1 UNION ALL SELECT stamp, value FROM kept WHERE key = ?1"
+        try:
+            with self._lock:
+                rows = self._conn.execute(sql, (self._digest(scope, key),)).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(ast.literal_eval(stamp.decode()), value) for stamp, value in rows]  # stamps are reprs of plain tuples
+
     def put(self, scope: str, key: Hashable, stamp: Hashable, value: bytes, table: str = "answers") -> None:
         try:
             with self._lock:
@@ -233,14 +255,18 @@ class SharedAnswers:
 
     def keeper_serves(self, version: str) -> bool | None:
         """Whether a live feed keeper of this machine serves `version`; None when no keeper is alive."""
-        with self._maintenance_lock:
-            try:
-                keepers = [p for (p,) in self._maintenance_connection().execute("SELECT process FROM keepers") if _alive(p)]
-            except sqlite3.OperationalError:
-                return None
+        keepers = self.live_keepers()
         if not keepers:
             return None
         return any(self.serving_processes().get(p) == version for p in keepers)
+
+    def live_keepers(self) -> list[int]:
+        """The process ids of this machine's live feed keepers (one, with `shoprec serve`)."""
+        with self._maintenance_lock:
+            try:
+                return [p for (p,) in self._maintenance_connection().execute("SELECT process FROM keepers") if _alive(p)]
+            except sqlite3.OperationalError:
+                return []
 
     def _record(self, sql: str, args: tuple) -> None:
         with self._maintenance_lock:

@@ -92,6 +92,12 @@ class ServiceSettings(BaseModel):
     # it instead of computing it on their event loops. Needs shared answers. Costs one more copy
     # of the served version in memory.
     feed_keeper: bool = True
+    # While a feed keeper is running, for this long after a worker applied a shopper's newest event,
+    # their home feed is the one from before it (computed, or the build's precomputed list) while
+    # the keeper computes the new one, instead of computing it on the worker's event loop, where
+    # every request behind it waits. An event still shows within a second: at most
+    # `follow_interval_s` until a worker applies it, plus this. 0: the next request computes it.
+    pending_feed_s: float = Field(0.75, ge=0, le=1)
     # A worker waits this long at most for the feed keeper to load and warm a new version before it
     # loads the version itself (then it computes what the keeper would have shared).
     keeper_first_max_s: float = Field(900.0, ge=0)

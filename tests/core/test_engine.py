@@ -1,5 +1,6 @@
 """End to end on a small demo shop: ingest -> store -> build -> Engine (search, scenarios, online loop)."""
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -686,6 +687,62 @@ def test_the_feed_keeper_computes_a_shoppers_feed_after_their_event_for_the_work
         assert shop.products[6].id not in kept.ids and not kept.info.get("precomputed")
         worker._served.results = ResultCache(10)  # what the worker computes itself: the same list
         assert worker.recommend(user, "home", k=worker.settings.recommend.default_k).ids == kept.ids
+    finally:
+        worker.close()
+        keeper.close()
+
+
+def test_a_worker_answers_the_feed_from_before_an_event_while_the_keeper_computes_it(demo_engine, tmp_path):
+    """With a feed keeper alive (`AnswersKeeper` sets `feed_grace_s`), a shopper's home feed right
+    after their event is the one from before it (the build's list, else the last one computed under
+    the same catalog changes), marked pending; once the keeper has it, the new one; past the grace,
+    the worker computes it itself."""
+    from shoprec.engine import Pacer
+    from shoprec.result_cache import SharedAnswers
+    from shoprec.service.builds import AnswersKeeper
+
+    shop, engine = demo_engine
+    worker = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    keeper = Engine.open(engine.settings, shared_answers=SharedAnswers(tmp_path / "answers.sqlite"))
+    try:
+        housekeeping = AnswersKeeper(lambda: worker, 1.0, feed_grace_s=0.75)
+        housekeeping.tick()
+        assert worker.feed_grace_s == 0  # no keeper on this machine: nobody computes the feed but the worker
+        keeper.shared_answers.announce_keeper()
+        housekeeping.tick()
+        assert worker.feed_grace_s == 0.75
+
+        k = worker.settings.recommend.default_k
+        user = _fresh_precomputed_user(shop, worker)
+        built = worker.recommend(user, "home", k=k)
+        assert built.info.get("precomputed")
+
+        def view(n: int) -> str:
+            item = shop.products[20 + n].id
+            worker.record_events([Event(event_id=f"pending-view-{n}", user_id=user, item_id=item, type="view",
+                                        timestamp=_now())])
+            return item
+
+        computed = worker.computed_answers["recommend"]
+        view(1)
+        pending = worker.recommend(user, "home", k=k)
+        assert pending.info.get("pending_events") and pending.ids == built.ids
+        assert worker.computed_answers["recommend"] == computed and worker.pending_answers == 1
+
+        assert keeper.keep_feeds(Pacer(1.0)) == 1
+        kept = worker.recommend(user, "home", k=k)
+        assert not kept.info.get("pending_events") and kept.ids != built.ids
+        assert worker.computed_answers["recommend"] == computed  # the keeper's, read back
+
+        view(2)
+        assert worker.recommend(user, "home", k=k).ids == kept.ids  # the last feed before the event
+        assert worker.recommend(user, "home", k=k, context={"device": "mobile"}).info.get("pending_events") is None
+        assert worker.computed_answers["recommend"] == computed + 1  # the keeper keeps the default feed only
+
+        worker.feed_grace_s = 0.05
+        time.sleep(0.1)
+        live = worker.recommend(user, "home", k=k)
+        assert not live.info.get("pending_events") and worker.computed_answers["recommend"] == computed + 2
     finally:
         worker.close()
         keeper.close()

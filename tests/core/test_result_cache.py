@@ -10,8 +10,12 @@ def test_an_entry_is_served_only_under_its_stamp():
     cache.put("home:u1", (0, 0), "answer")
     assert cache.get("home:u1", (0, 0)) == "answer"
     assert cache.get("home:u1", (0, 1)) is None  # the user sent an event since
-    assert cache.get("home:u1", (0, 0)) is None  # and the stale entry is gone
-    assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 2
+    assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1
+    # The answer from before the event, for a caller that may serve it a moment longer, under its own terms.
+    assert cache.earlier("home:u1", lambda stamp: stamp[0] == 0) == "answer"
+    assert cache.earlier("home:u1", lambda stamp: stamp[0] == 1) is None  # e.g. computed before a catalog change
+    cache.put("home:u1", (0, 1), "new answer")
+    assert cache.get("home:u1", (0, 1)) == "new answer" and cache.earlier("home:u1", lambda stamp: True) == "new answer"
 
 
 def test_least_recently_used_entries_go_first():
@@ -52,6 +56,9 @@ def test_processes_share_answers_under_equal_stamps_and_scope(tmp_path):
     assert worker_b.stats()["shared_hits"] == 1 and worker_b.stats()["hits"] == 1
     assert worker_b.get(key, (7, 42)) == b'{"hits": []}' and worker_b.stats()["shared_hits"] == 1  # now kept locally
     assert worker_b.get(key, (7, 43)) is None  # another state of the user: not this answer
+    # The answer from before a state, found in the file by a process that never had it.
+    assert ResultCache(10, SharedAnswers(path), scope="v1").earlier(key, lambda stamp: stamp == (7, 42)) == b'{"hits": []}'
+    assert ResultCache(10, SharedAnswers(path), scope="v1").earlier(key, lambda stamp: stamp[0] == 8) is None
     other_version = ResultCache(10, SharedAnswers(path), scope="v2")
     assert other_version.get(key, (7, 42)) is None
 
@@ -148,7 +155,7 @@ def test_workers_can_tell_whether_the_feed_keeper_serves_a_version_yet(tmp_path)
 
     shared = SharedAnswers(tmp_path / "answers.sqlite")
     shared.announce("v1")
-    assert shared.keeper_serves("v1") is None  # no keeper on this machine
+    assert shared.keeper_serves("v1") is None and shared.live_keepers() == []  # no keeper on this machine
     script = ("import sys, time; from pathlib import Path; from shoprec.result_cache import SharedAnswers; "
               "s = SharedAnswers(Path(sys.argv[1])); s.announce_keeper(); s.announce('v1'); print('v1', flush=True); "
               "sys.stdin.readline(); s.announce('v2'); print('v2', flush=True); time.sleep(60)")
@@ -156,7 +163,7 @@ def test_workers_can_tell_whether_the_feed_keeper_serves_a_version_yet(tmp_path)
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert keeper.stdout.readline().strip() == "v1"
-        assert shared.keeper_serves("v1") is True
+        assert shared.keeper_serves("v1") is True and shared.live_keepers() == [keeper.pid]
         assert shared.keeper_serves("v2") is False  # the keeper has not loaded v2 yet: wait
         keeper.stdin.write("go\n")
         keeper.stdin.flush()
@@ -165,4 +172,4 @@ def test_workers_can_tell_whether_the_feed_keeper_serves_a_version_yet(tmp_path)
     finally:
         keeper.kill()
         keeper.wait()
-    assert shared.keeper_serves("v2") is None  # the keeper is gone: nobody to wait for
+    assert shared.keeper_serves("v2") is None and shared.live_keepers() == []  # the keeper is gone: nobody to wait for

@@ -69,6 +69,37 @@ def test_typos_still_find_the_product(index):
     assert ids(index.search("garden hsoe"))[0] == "hose"  # a swap is one edit
 
 
+@pytest.mark.parametrize("query", ["wireles earbds", "garden hsoe", "charing wireles", "runing shoes red", "speakr"])
+def test_typo_matches_shared_by_a_querys_hits_equal_each_hits_own(index, query):
+    """A query's hits share one memo of which tokens are within a typo word's edit distance
+    (`_TypoMatches`): every hit gets the words and marks it gets alone, and the tokens those
+    distances match, worked out here directly."""
+    from rapidfuzz.distance import OSA
+
+    from shoprec.search.lexical import _TypoMatches
+
+    hits = index.search(query, k=len(PRODUCTS))
+    terms = hits[0]._terms
+    assert any(t.fuzzy_distance for t in terms)
+    shared = _TypoMatches()
+    for hit in hits:
+        stored = index.stored(hit.id)
+        alone = index._explain(terms, stored)
+        assert index._explain(terms, stored, shared) == alone
+        assert hit.matched_terms == tuple(alone[0])
+        stems = {t.stem: t.word for t in terms if not t.fuzzy_distance}
+        expected = set()
+        for name, tokens in stored["tokens"].items():
+            for token, stem in zip(tokens.split(), stored["stems"][name].split()):
+                if stem in stems:
+                    expected.add(stems[stem])
+                elif any(abs(len(t.word) - len(token)) <= t.fuzzy_distance  # tokens of about the word's length
+                         and min(OSA.distance(t.word, token), OSA.distance(t.word, stem)) <= t.fuzzy_distance
+                         for t in terms if t.fuzzy_distance):
+                    expected.add(token)
+        assert set(alone[0]) == expected, hit.id
+
+
 def test_fuzzy_off_and_known_words_are_not_fuzzed(index):
     assert index.search("earbds", fuzzy=False) == []
     # "wired" is a catalog word: it must not fuzzy-match "wire"-like words such as "wireless".

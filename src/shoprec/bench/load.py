@@ -440,6 +440,7 @@ def cache_stats(admin) -> dict[str, Any]:
     return {"answers": engine.get("result_cache"), "search_candidates": engine.get("search_candidate_cache"),
             "precomputed answers since start": engine.get("precomputed_answers"),
             "answers computed since start (recommend, search)": engine.get("computed_answers"),
+            "home feeds from before the shopper's newest event, the keeper computing it": engine.get("pending_answers"),
             "shoppers with events the version's build did not read": engine.get("shoppers_since_build"),
             "home feeds computed before serving the version": engine.get("warmed_answers")}
 

@@ -119,6 +119,15 @@ class LexicalHit:
 
 
 @dataclass
+class _TypoMatches:
+    """Which document tokens are within the edit distance of which typo-tolerant query words:
+    a memo for one query's terms."""
+
+    found: dict[str, tuple[int, ...]] = field(default_factory=dict)  # token -> indices among the typo-tolerant words
+    close: set[str] = field(default_factory=set)  # the tokens matching any
+
+
+@dataclass
 class _QueryTerm:
     word: str  # the query word as tokenised (lowercase)
     stem: str  # the indexed form
@@ -412,11 +421,12 @@ class LexicalIndex:
         tantivy_query, terms, has_text = self._full_query(query or "", filters, fuzzy, searcher)
         result = searcher.search(tantivy_query, limit=int(k), count=False)
         hits = []
+        near = _TypoMatches()  # one query's, shared by its hits: their words repeat
         for score, address in result.hits:
             doc = searcher.doc(address)
             pid = doc.get_first("id")
             stored = orjson.loads(doc.get_first("stored") or b"{}")
-            matched = tuple(self._matched_words(terms, stored)) if terms else ()
+            matched = tuple(self._matched_words(terms, stored, near)) if terms else ()
             hits.append(LexicalHit(id=pid, score=float(score) if has_text else 0.0, matched_terms=matched,
                                    _terms=terms, _index=self))
         return hits
@@ -476,21 +486,29 @@ class LexicalIndex:
         return orjson.loads(searcher.doc(result.hits[0][1]).get_first("stored") or b"{}")
 
     # -- explanation ------------------------------------------------------------------------
-    def _matched_words(self, terms: list[_QueryTerm], stored: Mapping[str, Any]) -> list[str]:
+    def _matched_words(self, terms: list[_QueryTerm], stored: Mapping[str, Any],
+                       near: _TypoMatches | None = None) -> list[str]:
         """The query words this document matched: `_explain`'s first half, by set lookups when no
-        query word needed typo tolerance (every candidate pays this; only the shown page is marked)."""
+        query word needed typo tolerance (every candidate pays this; only the shown page is marked).
+
+        near: `_explain`'s memo of typo matches, shared by the documents of one query."""
         stored_stems = stored.get("stems")
         if stored_stems is None or any(t.fuzzy_distance for t in terms):
-            return self._explain(terms, stored)[0]
+            return self._explain(terms, stored, near)[0]
         present = set(" ".join(stored_stems.get(name, "") for name in _TEXT_FIELDS if stored.get(name)).split())
         stem_to_word = {t.stem: t.word for t in terms}
         return [word for stem, word in stem_to_word.items() if stem in present]
 
-    def _explain(self, terms: list[_QueryTerm], stored: Mapping[str, Any]
+    def _explain(self, terms: list[_QueryTerm], stored: Mapping[str, Any],
+                 near: _TypoMatches | None = None
                  ) -> tuple[list[str], dict[str, tuple[str, frozenset[str]]]]:
-        """(matched query words, {field: (text, tokens to mark)}) for one hit."""
+        """(matched query words, {field: (text, tokens to mark)}) for one hit.
+
+        A document token matches a typo-tolerant query word within its edit distance (of the token
+        or its stem); near: those matches already worked out for the same `terms`."""
         from rapidfuzz.distance import OSA
 
+        near = _TypoMatches() if near is None else near
         stem_to_word = {t.stem: t.word for t in terms if not t.fuzzy_distance}
         fuzzy_terms = [t for t in terms if t.fuzzy_distance]
         stored_tokens = stored.get("tokens") or {}
@@ -520,12 +538,25 @@ class LexicalIndex:
                     if word is not None:
                         marked_words.add(token)
                         matched.setdefault(word, None)
-            for term in fuzzy_terms:
-                for token, stem in zip(tokens, stems):
-                    if token not in marked_words and abs(len(term.word) - len(token)) <= term.fuzzy_distance and \
-                            min(OSA.distance(term.word, token), OSA.distance(term.word, stem)) <= term.fuzzy_distance:
-                        marked_words.add(token)
-                        matched.setdefault(token, None)
+            if fuzzy_terms:
+                unseen = set(tokens).difference(near.found)
+                if unseen:
+                    stem_of = dict(zip(tokens, stems))
+                    for token in unseen:
+                        found = near.found[token] = tuple(
+                            j for j, term in enumerate(fuzzy_terms)
+                            if abs(len(term.word) - len(token)) <= term.fuzzy_distance
+                            and min(OSA.distance(term.word, token), OSA.distance(term.word, stem_of[token])) <= term.fuzzy_distance)
+                        if found:
+                            near.close.add(token)
+                close = near.close.intersection(tokens).difference(marked_words)  # an exact match is no typo match
+                if close:
+                    in_order = [token for token in dict.fromkeys(tokens) if token in close]
+                    for j in range(len(fuzzy_terms)):  # word by word, as the words came in the query
+                        for token in in_order:
+                            if j in near.found[token]:
+                                marked_words.add(token)
+                                matched.setdefault(token, None)
             if marked_words:
                 marked[name] = (stored[name], frozenset(marked_words))
         return list(matched), marked

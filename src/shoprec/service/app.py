@@ -333,7 +333,7 @@ def create_app(settings: Settings | None = None, engine: Any = None, build_mode:
         if settings.service.follow_interval_s > 0:
             follower = StoreFollower(lambda: app.state.engine, settings.service.follow_interval_s)
             follower.start()
-        keeper = AnswersKeeper(lambda: app.state.engine, 1.0)
+        keeper = AnswersKeeper(lambda: app.state.engine, 1.0, feed_grace_s=settings.service.pending_feed_s)
         keeper.start()
         try:
             yield

@@ -287,14 +287,22 @@ class StoreFollower(_Every):
 
 class AnswersKeeper(_Every):
     """Keep the engine's shared answers file within its size and its WAL short (`SharedAnswers.maintain`),
-    off the request path."""
+    off the request path; and let the engine answer home feeds pending in the feed keeper
+    (`Engine.feed_grace_s`) while a keeper is alive."""
 
     name = "shoprec-answers-keeper"
 
+    def __init__(self, get_engine: Callable[[], Any], interval_s: float, feed_grace_s: float = 0.0):
+        super().__init__(get_engine, interval_s)
+        self.feed_grace_s = feed_grace_s
+
     def tick(self) -> None:
-        shared = getattr(self.get_engine(), "shared_answers", None)
+        engine = self.get_engine()
+        shared = getattr(engine, "shared_answers", None)
         try:
             if shared is not None:
                 shared.maintain()
+                if hasattr(engine, "feed_grace_s"):
+                    engine.feed_grace_s = self.feed_grace_s if self.feed_grace_s > 0 and shared.live_keepers() else 0.0
         except Exception:
             log.exception("maintaining the shared answers failed; retrying in %.1fs", self.interval_s)
