@@ -52,7 +52,8 @@ class ResultCache:
         self.keeping = False
 
     def get(self, key: Hashable, stamp: Hashable) -> Any | None:
-        """The value stored under `key` with this exact `stamp`, else None (a stale entry is dropped)."""
+        """The value stored under `key` with this exact `stamp`, else None (a stale entry stays until
+        replaced or pushed out: `earlier` may still serve it)."""
         if not self.size:
             return None
         with self._lock:
