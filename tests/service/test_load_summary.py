@@ -1,5 +1,10 @@
 """The load benchmark's summary arithmetic (the benchmark itself runs via `shoprec bench load`)."""
 
+import os
+
+import psutil
+import pytest
+
 from shoprec.bench.load import summarise
 
 
@@ -39,3 +44,28 @@ def test_inputs_drawn_from_distinct_values_or_from_the_log(tmp_path):
     log = sample_inputs(settings, tmp_path, seed=1, n=50, draw="log")
     assert len(log["users"]) == 500 and Counter(log["users"])["heavy"] > 400  # as often as in the log (90%)
     assert Counter(log["queries"])["tea"] > 400 and set(log["items"]) <= {r["item_id"] for r in rows}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="idle CPU priority is Linux only")
+def test_server_cpu_is_counted_apart_for_serving_and_idle_priority_processes():
+    """The bench's CPU per request: the workers' CPU, and the feed keeper's (idle priority) apart."""
+    import subprocess
+    import sys
+
+    from shoprec.bench.load import server_cpu_s
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    child = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n" + burn + "print('done', flush=True)\ntime.sleep(30)"
+    parent = (f"import subprocess, sys, time\nc = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=subprocess.PIPE, text=True)\n"
+              + burn + "print(c.stdout.readline().strip(), flush=True)\ntime.sleep(30)")
+    server = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "done"
+        used = server_cpu_s(server)
+        assert used["serving"] >= 0.25 and used["idle_priority"] >= 0.25
+        assert used["serving"] < 5 and used["idle_priority"] < 5
+    finally:
+        for p in psutil.Process(server.pid).children(recursive=True):
+            p.kill()
+        server.kill()
+        server.wait()

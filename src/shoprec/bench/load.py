@@ -244,6 +244,26 @@ def server_rss_mb(proc: subprocess.Popen, proportional: bool = False) -> float:
         return float("nan")
 
 
+def server_cpu_s(proc: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds (user + system) the server's processes have used so far: "serving" (the workers
+    and the supervisor) and "idle_priority" (the feed keeper, and a build while one runs)."""
+    import psutil
+
+    used = {"serving": 0.0, "idle_priority": 0.0}
+    try:
+        root = psutil.Process(proc.pid)
+        for p in [root] + root.children(recursive=True):
+            try:
+                times = p.cpu_times()
+                idle = hasattr(os, "sched_getscheduler") and os.sched_getscheduler(p.pid) == getattr(os, "SCHED_IDLE", -1)
+            except (psutil.Error, OSError):  # ended meanwhile
+                continue
+            used["idle_priority" if idle else "serving"] += times.user + times.system
+    except psutil.Error:
+        pass
+    return used
+
+
 # -- the load driver (runs in its own process) ----------------------------------------------------
 
 class HttpConnection:
@@ -449,6 +469,10 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
     print(f"\n== {name}: {figures['requests']} requests in {figures['elapsed_s']}s = {figures['rps']} req/s, "
           f"errors {figures['errors']}, server RSS {figures.get('rss_mb')} MB"
           + (f" (PSS {figures['pss_mb']} MB)" if figures.get("pss_mb") else ""))
+    cpu = figures.get("server_cpu_ms_per_request")
+    if cpu:
+        print(f"   server CPU per request: {cpu['serving']} ms in the workers, {cpu['idle_priority']} ms at idle priority "
+              f"(feed keeper{', build' if name != 'steady' else ''})")
     print(f"   {'endpoint':10s} {'count':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for endpoint in ENDPOINTS:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
@@ -486,13 +510,19 @@ def run(args: argparse.Namespace) -> int:
         version_before = admin.get("/readyz").json()["version"]
         print(f"server ready (workers and feed keeper) in {startup_s:.1f}s on {base_url}, version {version_before}, RSS {server_rss_mb(server)} MB; "
               f"{os.cpu_count()} CPUs (shared machine: figures are under contention)", flush=True)
+        cpu_before = server_cpu_s(server)
         steady = run_phase(base_url, inputs, args, args.seed, "steady", args.workdir)
+        cpu_after = server_cpu_s(server)
+        # Less noisy than a p99 on a shared machine: what serving a request costs the server.
+        steady["server_cpu_ms_per_request"] = {
+            kind: round(1000 * (cpu_after[kind] - cpu_before[kind]) / max(steady["requests"], 1), 3) for kind in cpu_after}
         steady["rss_mb"] = server_rss_mb(server)
         steady["pss_mb"] = server_rss_mb(server, proportional=True)
         steady["caches"] = cache_stats(admin)
         print_phase("steady", steady)
         result: dict[str, Any] = {k: steady[k] for k in ("rps", "errors", "p50_ms", "p99_ms", "rss_mb", "pss_mb")}
-        result.update(requests=steady["requests"], concurrency=args.concurrency, workers=args.workers, draw=args.draw,
+        result.update(requests=steady["requests"], server_cpu_ms_per_request=steady["server_cpu_ms_per_request"],
+                      concurrency=args.concurrency, workers=args.workers, draw=args.draw,
                       scale=prepared.get("scale"), startup_s=round(startup_s, 1))
         if not args.skip_swap:
             build = admin.post("/v1/admin/build").json()
