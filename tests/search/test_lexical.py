@@ -203,6 +203,28 @@ def test_upsert_and_delete_are_visible_immediately(tmp_path):
     assert len(LexicalIndex.open(idx.path)) == 2
 
 
+def test_a_write_waits_for_another_process_writing_the_same_index(tmp_path):
+    """The serving processes share a version's index and apply the same catalog changes, often at
+    once (each replays the change journal when it starts): a write waits for the other's lock."""
+    import subprocess
+    import sys
+    import time
+
+    idx = LexicalIndex.build(PRODUCTS[:3], tmp_path / "lex")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from shoprec.search.lexical import LexicalIndex; "
+         "w = LexicalIndex.open(sys.argv[1])._index.writer(15_000_000, 1); print('holding', flush=True); time.sleep(1.0)",
+         str(idx.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        t0 = time.monotonic()
+        assert idx.upsert([Product(id="espresso", title="Espresso Machine", brand="DeLonghi", price=199.0)]) == 1
+        assert time.monotonic() - t0 > 0.2  # it waited for the other process's writer
+    finally:
+        holder.wait(30)
+    assert ids(idx.search("espresso")) == ["espresso"]
+
+
 @pytest.mark.parametrize("query", ["AND OR (", '"unterminated', 'title:foo^3 [a TO b] -x +y ~2 *', "😀🎧",
                                    "x" * 10_000, "wireless " * 2_000, "\x00\n\t", "NOT", "()[]{}:\\/"])
 def test_weird_input_never_raises(index, query):

@@ -19,6 +19,7 @@ import html
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -80,6 +81,10 @@ class LexicalConfig(BaseModel):
     snippet_chars: int = 160
     writer_heap_bytes: int = 50_000_000
     writer_threads: int = 1
+    # The serving processes of a machine share a version's index and each applies every catalog
+    # change to it, often at the same moment (all of them replay the journal when they start): a
+    # write waits this long for another process's writer before it fails.
+    writer_wait_s: float = 60.0
 
     def boosts(self) -> dict[str, float]:
         return {"title": self.title_boost, "brand": self.brand_boost, "category": self.category_boost,
@@ -287,9 +292,22 @@ class LexicalIndex:
         doc.add_boolean("available", bool(product.available))
         return doc
 
+    def _writer(self) -> Any:
+        """The index's writer, once no other process holds the directory's writer lock."""
+        deadline = time.monotonic() + self.config.writer_wait_s
+        pause = 0.01
+        while True:
+            try:
+                return self._index.writer(self.config.writer_heap_bytes, self.config.writer_threads)
+            except ValueError as exc:  # tantivy: "Failed to acquire Lockfile: LockBusy"
+                if "LockBusy" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
+
     def _write(self, products: Iterable[Product], delete_first: bool, delete_ids: Iterable[str] = ()) -> int:
         with self._write_lock:
-            writer = self._index.writer(self.config.writer_heap_bytes, self.config.writer_threads)
+            writer = self._writer()
             try:
                 for pid in delete_ids:
                     writer.delete_documents_by_term("id", str(pid))
