@@ -472,7 +472,7 @@ def print_phase(name: str, figures: dict[str, Any]) -> None:
     cpu = figures.get("server_cpu_ms_per_request")
     if cpu:
         print(f"   server CPU per request: {cpu['serving']} ms in the workers, {cpu['idle_priority']} ms at idle priority "
-              f"(feed keeper{', build' if name != 'steady' else ''})")
+              "(the feed keeper)")
     print(f"   {'endpoint':10s} {'count':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for endpoint in ENDPOINTS:
         print(f"   {endpoint:10s} {figures['count'][endpoint]:>7d} {figures['p50_ms'][endpoint]!s:>8s} {figures['p99_ms'][endpoint]!s:>8s}")
@@ -513,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
         cpu_before = server_cpu_s(server)
         steady = run_phase(base_url, inputs, args, args.seed, "steady", args.workdir)
         cpu_after = server_cpu_s(server)
-        # Less noisy than a p99 on a shared machine: what serving a request costs the server.
+        # What serving a request costs the server, whatever the requests waited for.
         steady["server_cpu_ms_per_request"] = {
             kind: round(1000 * (cpu_after[kind] - cpu_before[kind]) / max(steady["requests"], 1), 3) for kind in cpu_after}
         steady["rss_mb"] = server_rss_mb(server)
